@@ -1,0 +1,1 @@
+"""Pure station core: no asyncio, no I/O; a clock is passed in."""

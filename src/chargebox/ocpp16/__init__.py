@@ -1,0 +1,1 @@
+"""ocpp16 adapter."""
