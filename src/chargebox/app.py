@@ -1,0 +1,283 @@
+"""Composition root: read the configuration, build the station, wire the adapters, run them.
+
+The only module that knows every part; each adapter gets just what it needs. Runs the
+hardware loop, the OCPP client and the web server as tasks in one asyncio loop, shuts
+down cleanly on SIGTERM, and restarts the process in place for an OCPP Reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chargebox import settings as station_file
+from chargebox.core.auth import AuthMode
+from chargebox.core.config_keys import Configuration
+from chargebox.core.connector import ConnectorHardware, ConnectorSpec
+from chargebox.core.events import (
+    AvailabilityChanged,
+    ConfigurationChanged,
+    EventBus,
+    ResetRequested,
+)
+from chargebox.core.station import Station, StationSettings
+from chargebox.hardware.sim import SimCar, SimConnector, SimLock, SimStation
+from chargebox.ocpp16.client import OcppClient, OcppSettings
+from chargebox.ocpp16.handlers import Handlers
+from chargebox.store import (
+    AuthCacheStore,
+    Database,
+    LocalListStore,
+    MessageQueue,
+    SettingsStore,
+    StateStore,
+    TransactionStore,
+    WhitelistStore,
+)
+from chargebox.store.sources import StoreAuthSources
+
+log = logging.getLogger("chargebox")
+
+
+class SystemClock:
+    def time(self) -> float:
+        return time.time()
+
+
+@dataclass
+class RunOptions:
+    """The command line's flags; each one, when given, wins over file and database."""
+
+    config: Path | None = None
+    data_dir: Path | None = None
+    csms_url: str | None = None
+    identity: str | None = None
+    http_host: str | None = None
+    http_port: int | None = None
+    connectors: int | None = None
+    modbus_port: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class Runtime:
+    """Everything one station process runs, built from the options."""
+
+    def __init__(self, options: RunOptions) -> None:
+        file = station_file.load(options.config)
+        self.file = file
+        self.options = options
+        self.data_dir = Path(options.data_dir or file.station.data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.identity = options.identity or file.station.identity
+        self.http_host = options.http_host or file.http.host
+        self.http_port = options.http_port if options.http_port is not None else file.http.port
+        self.db = Database(self.data_dir / "chargebox.db")
+        self.settings_store = SettingsStore(self.db)
+        self.state = StateStore(self.db)
+        self.transactions = TransactionStore(self.db)
+        self.queue = MessageQueue(self.db)
+        self.whitelist = WhitelistStore(self.db)
+        self.local_list = LocalListStore(self.db)
+        self.auth_cache = AuthCacheStore(self.db)
+        self.bus = EventBus()
+        self.clock = SystemClock()
+
+        specs = file.connector_list()
+        if options.connectors is not None:
+            specs = [station_file.ConnectorSection(id=n) for n in range(1, options.connectors + 1)]
+        fixed = {"NumberOfConnectors": str(len(specs))}
+        self.config, skipped = Configuration.load(
+            file.ocpp.key_overrides(), self.settings_store.get_all(), fixed,
+            on_change=self._config_changed, strict=False,
+        )
+        for key in skipped:
+            log.warning("ignoring stored value of configuration key %s: invalid", key)
+
+        self.csms_url = options.csms_url or self.state.get("backend", "csms_url") or file.ocpp.csms_url
+        car = file.hardware.sim_car
+        self.sim_car_defaults = car
+        self.sim = SimStation({
+            c.id: SimConnector(c.id, cable_a=c.cable_a, lock_hw=SimLock(fixed=c.fixed_cable))
+            for c in specs
+        })
+        hardware = [
+            (
+                ConnectorSpec(c.id, c.max_current_a, c.phases, c.fixed_cable),
+                ConnectorHardware(self.sim.connectors[c.id], self.sim.connectors[c.id].lock_hw,
+                                  self.sim.connectors[c.id]),
+            )
+            for c in specs
+        ]
+        availability = {int(k): v for k, v in self.state.items("availability").items()}
+        self.station = Station(
+            clock=self.clock,
+            bus=self.bus,
+            config=self.config,
+            connectors=hardware,
+            journal=self.transactions,
+            auth_sources=StoreAuthSources(self.auth_cache, self.local_list, self.whitelist),
+            settings=StationSettings(
+                auth_mode=AuthMode(file.authorization.mode),
+                backend_configured=bool(self.csms_url),
+                min_current_a=file.installation.min_current_a,
+                installation_limit_a=file.installation.installation_limit_a,
+                operator_limit_a=file.installation.operator_limit_a,
+            ),
+            availability=availability,
+        )
+        self.bus.subscribe(AvailabilityChanged, self._availability_changed)
+        self.bus.subscribe(ResetRequested, self._reset_requested)
+        self.ocpp: OcppClient | None = None
+        if self.csms_url:
+            self.ocpp = OcppClient(
+                station=self.station,
+                bus=self.bus,
+                settings=OcppSettings(
+                    url=self.csms_url,
+                    identity=self.identity,
+                    ca_file=file.ocpp.ca_file or None,
+                    call_timeout_s=file.ocpp.call_timeout_s,
+                    reconnect_min_s=file.ocpp.reconnect_min_s,
+                    reconnect_max_s=file.ocpp.reconnect_max_s,
+                    boot_retry_s=file.ocpp.boot_retry_s,
+                    boot_fields=file.ocpp.boot.ocpp_fields(),
+                ),
+                queue=self.queue,
+                transactions=self.transactions,
+                handlers=Handlers(self.station, clear_cache=self.auth_cache.clear),
+            )
+        self.api_token = self._api_token()
+        self.restart_kind: str | None = None
+        self._stop = asyncio.Event()
+
+    # ------------------------------------------------------------- wiring
+
+    def _config_changed(self, key: str, value: str) -> None:
+        if key != "NumberOfConnectors":
+            self.settings_store.set(key, value)
+        self.bus.publish(ConfigurationChanged(self.clock.time(), key, value))
+
+    def _availability_changed(self, event: AvailabilityChanged) -> None:
+        self.state.set("availability", str(event.connector_id), event.availability)
+
+    def _reset_requested(self, event: ResetRequested) -> None:
+        self.restart_kind = event.kind
+        asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._restart(event.kind)))
+
+    def _api_token(self) -> str:
+        """CHARGEBOX_API_TOKEN, or a token made at first start and kept in the data dir."""
+        env = os.environ.get("CHARGEBOX_API_TOKEN")
+        if env:
+            return env
+        path = self.data_dir / "api-token"
+        if path.exists():
+            return path.read_text().strip()
+        token = secrets.token_urlsafe(24)
+        path.write_text(token + "\n")
+        path.chmod(0o600)
+        return token
+
+    def new_car(self, **overrides: float | int) -> SimCar:
+        car = self.sim_car_defaults
+        values = {
+            "capacity_kwh": car.capacity_kwh,
+            "soc_percent": car.soc_percent,
+            "max_current_a": car.max_current_a,
+            "phases": car.phases,
+            "response_delay_s": car.response_delay_s,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return SimCar(**values)  # type: ignore[arg-type]
+
+    # ---------------------------------------------------------------- run
+
+    def step(self) -> None:
+        """One hardware cycle: the simulated world moves, the station looks at it."""
+        self.sim.advance(self.clock.time())
+        for id_tag, connector_id in self.sim.reader.take():
+            self.station.present_token(id_tag, connector_id)
+        if frozenset(self.sim.station_faults) != self.station.station_hw_faults:
+            self.station.set_station_faults(self.sim.station_faults)
+        self.station.tick()
+
+    async def _hardware_loop(self) -> None:
+        period = self.file.hardware.tick_s
+        while True:
+            try:
+                self.step()
+            except Exception:  # the loop that drives the contactors must never die
+                log.exception("hardware cycle failed")
+            await asyncio.sleep(period)
+
+    async def _restart(self, kind: str) -> None:
+        """Soft: give queued StopTransactions a few seconds to go out; then restart in place."""
+        deadline = time.monotonic() + (10.0 if kind == "Soft" else 1.0)
+        while time.monotonic() < deadline and self.ocpp is not None and self.ocpp.accepted:
+            if len(self.queue) == 0:
+                await asyncio.sleep(0.3)  # let the last StatusNotifications out
+                break
+            await asyncio.sleep(0.1)
+        self._stop.set()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def serve(self) -> None:
+        import uvicorn
+
+        from chargebox.web.api import create_app
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        self.station.boot()
+        app = create_app(self)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=self.http_host, port=self.http_port, log_level="warning",
+                           lifespan="off", access_log=False)
+        )
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        tasks = [
+            asyncio.ensure_future(self._hardware_loop()),
+            asyncio.ensure_future(server.serve()),
+        ]
+        if self.ocpp is not None:
+            tasks.append(asyncio.ensure_future(self.ocpp.run()))
+        log.info(
+            "chargebox %s: %d connectors, web on http://%s:%d, backend %s",
+            self.identity, len(self.station.connectors), self.http_host, self.http_port,
+            self.csms_url or "none (standalone)",
+        )
+        stopper = asyncio.ensure_future(self._stop.wait())
+        done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopper and task.exception() is not None:
+                log.error("task failed: %r", task.exception())
+        server.should_exit = True
+        for task in tasks:
+            if task is not tasks[1]:
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.db.close()
+
+
+def restart_process() -> None:
+    """An OCPP Reset is a real restart: the same command line, a fresh process image."""
+    os.execv(sys.executable, [sys.executable, "-m", "chargebox", *sys.argv[1:]])
+
+
+def run(options: RunOptions) -> int:
+    runtime = Runtime(options)
+    print(f"chargebox: API token for this station: {runtime.api_token}", flush=True)
+    asyncio.run(runtime.serve())
+    if runtime.restart_kind is not None:
+        log.warning("%s reset: restarting", runtime.restart_kind)
+        restart_process()
+    return 0

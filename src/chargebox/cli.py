@@ -1,0 +1,60 @@
+"""The `chargebox` command: `chargebox run` starts a station (see ARCHITECTURE.md, Command line)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from chargebox import __version__
+from chargebox.settings import SettingsError
+from chargebox.store import StoreError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chargebox", description="EV charging station controller")
+    parser.add_argument("--version", action="version", version=f"chargebox {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start the station")
+    run.add_argument("--config", type=Path, help="station.toml (default: built-in simulated station)")
+    run.add_argument("--data-dir", type=Path, help="database and files (default ./chargebox-data)")
+    run.add_argument("--csms-url", help="central system URL, ws:// or wss://; the identity is appended")
+    run.add_argument("--id", dest="identity", help="charge point identity")
+    run.add_argument("--http-host", help="web UI and API address (default 127.0.0.1)")
+    run.add_argument("--http-port", type=int, help="web UI and API port (default 8080)")
+    run.add_argument("--connectors", type=int, help="number of simulated connectors")
+    run.add_argument("--modbus-port", type=int, help="Modbus TCP base port (not available yet)")
+    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "run":
+        from chargebox.app import RunOptions, run
+
+        if args.csms_url and not args.csms_url.startswith(("ws://", "wss://")):
+            print("chargebox: --csms-url: must start with ws:// or wss://", file=sys.stderr)
+            return 2
+        if args.connectors is not None and not 1 <= args.connectors <= 64:
+            print("chargebox: --connectors: must be between 1 and 64", file=sys.stderr)
+            return 2
+        if args.modbus_port is not None:
+            print("chargebox: --modbus-port: the Modbus TCP server is not implemented yet", file=sys.stderr)
+            return 2
+        options = RunOptions(
+            config=args.config, data_dir=args.data_dir, csms_url=args.csms_url,
+            identity=args.identity, http_host=args.http_host, http_port=args.http_port,
+            connectors=args.connectors,
+        )
+        try:
+            return run(options)
+        except (SettingsError, StoreError) as exc:
+            print(f"chargebox: {exc}", file=sys.stderr)
+            return 2
+    return 2
