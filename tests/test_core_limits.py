@@ -56,7 +56,10 @@ def test_empty_phase_selection_means_all_phases() -> None:
     ],
 )
 def test_below_minimum_current_pauses_and_reports_raw_value(amps: float, expected: Limit) -> None:
-    claims = [Claim.uniform(LimitSource.HARDWARE, 32), Claim.uniform(LimitSource.LOAD_SHEDDING, amps)]
+    claims = [
+        Claim.uniform(LimitSource.HARDWARE, 32),
+        Claim.uniform(LimitSource.LOAD_SHEDDING, amps),
+    ]
     assert arbitrate(claims) == expected
 
 

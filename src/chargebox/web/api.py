@@ -94,7 +94,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(authenticated)])
 
     @api.get("/status")
-    def status() -> dict[str, Any]:
+    async def status() -> dict[str, Any]:
         ocpp = runtime.ocpp
         return {
             "identity": runtime.identity,
@@ -116,7 +116,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         return connector
 
     @sim.post("/connectors/{cid}/plug")
-    def plug(cid: int, body: PlugBody | None = None) -> dict[str, Any]:
+    async def plug(cid: int, body: PlugBody | None = None) -> dict[str, Any]:
         connector = sim_connector(cid)
         if connector.car is not None:
             raise HTTPException(409, f"connector {cid}: a car is already plugged in")
@@ -129,7 +129,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         return connector_status(runtime, cid)
 
     @sim.post("/connectors/{cid}/unplug")
-    def unplug(cid: int) -> dict[str, Any]:
+    async def unplug(cid: int) -> dict[str, Any]:
         connector = sim_connector(cid)
         if connector.car is None:
             raise HTTPException(409, f"connector {cid}: no car plugged in")
@@ -138,7 +138,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         return connector_status(runtime, cid)
 
     @sim.post("/connectors/{cid}/ev-state")
-    def ev_state(cid: int, body: EvStateBody) -> dict[str, Any]:
+    async def ev_state(cid: int, body: EvStateBody) -> dict[str, Any]:
         connector = sim_connector(cid)
         if connector.car is None:
             raise HTTPException(409, f"connector {cid}: no car plugged in")
@@ -147,7 +147,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         return connector_status(runtime, cid)
 
     @sim.post("/tokens")
-    def token(body: TokenBody) -> dict[str, Any]:
+    async def token(body: TokenBody) -> dict[str, Any]:
         if body.connector_id is not None and body.connector_id != 0:
             sim_connector(body.connector_id)
         connector_id = body.connector_id or None
@@ -162,7 +162,7 @@ def create_app(runtime: Runtime) -> FastAPI:
             raise HTTPException(422, f"code: unknown fault {code!r}; known: {known}")
 
     @sim.post("/connectors/{cid}/faults")
-    def raise_fault(cid: int, body: FaultBody) -> dict[str, Any]:
+    async def raise_fault(cid: int, body: FaultBody) -> dict[str, Any]:
         if cid != 0:
             sim_connector(cid)
         check_code(body.code)
@@ -171,7 +171,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         return {"connector_id": cid, "code": body.code, "active": True}
 
     @sim.delete("/connectors/{cid}/faults/{code}")
-    def clear_fault(cid: int, code: str) -> dict[str, Any]:
+    async def clear_fault(cid: int, code: str) -> dict[str, Any]:
         active = runtime.sim.station_faults if cid == 0 else sim_connector(cid).faults
         if code not in active:
             raise HTTPException(404, f"code: fault {code!r} is not active on connector {cid}")
@@ -183,7 +183,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(api)
 
     @app.get("/", include_in_schema=False)
-    def index(request: Request) -> dict[str, str]:
+    async def index(request: Request) -> dict[str, str]:
         return {"chargebox": __version__, "api": "/api/v1/status", "docs": "/docs"}
 
     return app
