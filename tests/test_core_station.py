@@ -81,6 +81,17 @@ def test_rfid_unknown_card_is_refused() -> None:
     assert decided.info.status is AuthorizationStatus.INVALID
 
 
+def test_same_card_again_cancels_the_waiting_authorization() -> None:
+    rig = rfid()  # two free connectors: the second card read must not authorize another one
+    rig.station.present_token("CARD")
+    assert rig.station.present_token("card") is None
+    rig.run(1)
+    assert [c.authorization for c in rig.station.connectors.values()] == [None, None]
+    assert rig.statuses(1) == [S.AVAILABLE] and rig.statuses(2) == [S.AVAILABLE]
+    rig.plug(1)
+    assert rig.tx(1) is None
+
+
 def test_connection_timeout_drops_authorization_without_car() -> None:
     rig = rfid(config={"ConnectionTimeOut": "20"})
     rig.station.present_token("CARD")

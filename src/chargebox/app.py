@@ -184,7 +184,7 @@ class Runtime:
         path.chmod(0o600)
         return token
 
-    def new_car(self, **overrides: float | int) -> SimCar:
+    def new_car(self, **overrides: float | None) -> SimCar:
         car = self.sim_car_defaults
         values = {
             "capacity_kwh": car.capacity_kwh,
@@ -243,7 +243,6 @@ class Runtime:
             uvicorn.Config(app, host=self.http_host, port=self.http_port, log_level="warning",
                            lifespan="off", access_log=False)
         )
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         tasks = [
             asyncio.ensure_future(self._hardware_loop()),
             asyncio.ensure_future(server.serve()),

@@ -15,8 +15,8 @@ from chargebox.core.events import MeterSample
 from chargebox.core.limits import Claim, Limit, LimitSource
 from chargebox.core.ports import ChargeController, ConnectorLock, Meter
 from chargebox.core.types import (
-    Availability,
     AuthorizationStatus,
+    Availability,
     ChargePointStatus,
     IdTagInfo,
     Measurement,

@@ -52,16 +52,37 @@ class Meter(Protocol):
 
 
 class JournalRecord(Protocol):
-    local_id: int
-    connector_id: int
-    id_tag: str
-    parent_id_tag: str | None
-    reservation_id: int | None
-    meter_start_wh: int
-    start_time: str
-    remote_id: int | None
-    last_meter_wh: int | None
-    last_meter_time: str | None
+    """What the core reads back of a transaction after a restart."""
+
+    @property
+    def local_id(self) -> int: ...
+
+    @property
+    def connector_id(self) -> int: ...
+
+    @property
+    def id_tag(self) -> str: ...
+
+    @property
+    def parent_id_tag(self) -> str | None: ...
+
+    @property
+    def reservation_id(self) -> int | None: ...
+
+    @property
+    def meter_start_wh(self) -> int: ...
+
+    @property
+    def start_time(self) -> str: ...
+
+    @property
+    def remote_id(self) -> int | None: ...
+
+    @property
+    def last_meter_wh(self) -> int | None: ...
+
+    @property
+    def last_meter_time(self) -> str | None: ...
 
 
 class TransactionJournal(Protocol):

@@ -551,11 +551,15 @@ class Station:
                 c.hw.lock.unlock()  # the owner releases a cable left locked
                 c.finishing = c.pilot.plugged
                 return AuthDecision(Verdict.ACCEPT, IdTagInfo(AuthorizationStatus.ACCEPTED), "owner")
+        for c in self.connectors.values():
+            auth = c.authorization
+            if auth is not None and connector_id in (None, c.id) and (
+                auth.id_tag.casefold() == id_tag.casefold()
+            ):
+                c.authorization = None  # the same card again cancels a waiting session
+                return None
         target = self._select_connector(connector_id)
         if target is None:
-            return None
-        if target.authorization is not None and target.authorization.id_tag.casefold() == id_tag.casefold():
-            target.authorization = None  # the same card again cancels a waiting session
             return None
         purpose = "stop" if target.transaction is not None else "start"
         decision = decide(id_tag, self._auth_context(), self.auth_sources, target.id)

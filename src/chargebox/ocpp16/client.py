@@ -18,7 +18,6 @@ import ssl
 import time
 from base64 import b64encode
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -46,10 +45,17 @@ RECONNECT_KEYS = {"AuthorizationKey", "SecurityProfile", "WebSocketPingInterval"
 
 
 class QueuedMessage(Protocol):
-    id: int
-    action: str
-    payload: dict[str, Any]
-    tx_local_id: int | None
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def action(self) -> str: ...
+
+    @property
+    def payload(self) -> dict[str, Any]: ...
+
+    @property
+    def tx_local_id(self) -> int | None: ...
 
 
 class PersistentQueue(Protocol):
@@ -61,18 +67,9 @@ class PersistentQueue(Protocol):
 
     def record_attempt(self, msg_id: int) -> int: ...
 
-    def remove(self, msg_id: int) -> None: ...
+    def remove(self, msg_id: int) -> object: ...
 
     def __len__(self) -> int: ...
-
-
-class TransactionRecordLike(Protocol):
-    remote_id: int | None
-    connector_id: int
-    id_tag: str
-    meter_start_wh: int
-    start_time: str
-    reservation_id: int | None
 
 
 class TransactionIds(Protocol):
@@ -218,8 +215,9 @@ class OcppClient:
         reader = asyncio.ensure_future(session.run())
         tasks: list[asyncio.Future[Any]] = [reader]
         try:
-            boot = asyncio.ensure_future(self._register(session))
-            done, _ = await asyncio.wait({reader, boot}, return_when=asyncio.FIRST_COMPLETED)
+            boot: asyncio.Future[None] = asyncio.ensure_future(self._register(session))
+            first: set[asyncio.Future[Any]] = {reader, boot}
+            done, _ = await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
             if reader in done:
                 boot.cancel()
                 reader.result()
@@ -230,8 +228,8 @@ class OcppClient:
                 asyncio.ensure_future(self._sender(session)),
                 asyncio.ensure_future(self._heartbeat()),
             ]
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
+            done2, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done2:
                 task.result()
         finally:
             for task in tasks:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from chargebox.core.clock import iso, parse_iso
-from chargebox.core.events import MeterSample, SampledValue, StatusChanged, TransactionStarted, TransactionStopped
+from chargebox.core.events import (
+    MeterSample,
+    SampledValue,
+    StatusChanged,
+    TransactionStarted,
+    TransactionStopped,
+)
 from chargebox.core.types import AuthorizationStatus, IdTagInfo
 
 

@@ -150,8 +150,8 @@ class RpcSession:
                 return
             future.set_result(frame.payload)
             return
-        action = self._timed_out.pop(frame.unique_id, None)
-        if action is not None and isinstance(frame, framing.CallResult) and self.on_late_result:
+        action = self._timed_out.pop(frame.unique_id, "")
+        if action and isinstance(frame, framing.CallResult) and self.on_late_result:
             self.on_late_result(frame.unique_id, action, frame.payload)
             return
         log.warning("ignoring response with unknown unique id %s", frame.unique_id)

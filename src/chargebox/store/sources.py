@@ -13,14 +13,18 @@ def _info(status: str, expiry: str | None, parent: str | None) -> IdTagInfo:
 
 
 class StoreAuthSources:
-    def __init__(self, cache: AuthCacheStore, local_list: LocalListStore, whitelist: WhitelistStore) -> None:
+    def __init__(
+        self, cache: AuthCacheStore, local_list: LocalListStore, whitelist: WhitelistStore
+    ) -> None:
         self.cache_store = cache
         self.local_list_store = local_list
         self.whitelist_store = whitelist
 
     def local_list(self, id_tag: str) -> IdTagInfo | None:
         entry = self.local_list_store.get(id_tag)
-        return None if entry is None else _info(entry.status, entry.expiry_date, entry.parent_id_tag)
+        if entry is None or entry.status is None:
+            return None
+        return _info(entry.status, entry.expiry_date, entry.parent_id_tag)
 
     def cache(self, id_tag: str) -> IdTagInfo | None:
         entry = self.cache_store.get(id_tag)
@@ -30,7 +34,8 @@ class StoreAuthSources:
         entry = self.whitelist_store.get(id_tag)
         if entry is None:
             return None
-        if entry.connector_id is not None and connector_id is not None and entry.connector_id != connector_id:
+        restricted = entry.connector_id is not None and connector_id is not None
+        if restricted and entry.connector_id != connector_id:
             return IdTagInfo(AuthorizationStatus.INVALID)
         status = "Accepted" if entry.authorization == "Accepted" else "Blocked"
         return _info(status, entry.expiry, entry.gid)
