@@ -149,6 +149,7 @@ class TestCSMS:
     connections: int = 0
     auth_headers: list[str | None] = field(default_factory=list)
     cp: CsmsChargePoint | None = None
+    ssl_context: Any = None  # an ssl.SSLContext makes it a wss:// server
 
     def __post_init__(self) -> None:
         self.transaction_ids = itertools.count(1001)
@@ -159,7 +160,8 @@ class TestCSMS:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ocpp"
+        scheme = "wss" if self.ssl_context is not None else "ws"
+        return f"{scheme}://127.0.0.1:{self.port}/ocpp"
 
     def id_tag_info(self, id_tag: str) -> dict[str, Any]:
         return self.id_tags.get(id_tag, {"status": self.default_status})
@@ -168,7 +170,7 @@ class TestCSMS:
     async def start(self) -> None:
         self._server = await serve(
             self._handler, "127.0.0.1", self.port, subprotocols=[websockets.Subprotocol("ocpp1.6")],
-            process_request=self._process_request,
+            process_request=self._process_request, ssl=self.ssl_context,
         )
 
     async def stop(self) -> None:
@@ -300,6 +302,7 @@ class StationProcess:
     identity: str = "CP_1"
     keys: dict[str, str] = field(default_factory=dict)
     extra_toml: str = ""
+    ocpp_lines: list[str] = field(default_factory=list)  # more [ocpp] settings, e.g. ca_file
     connectors: int = 2
     proc: subprocess.Popen[bytes] | None = None
     http_port: int = field(default_factory=free_port)
@@ -316,6 +319,7 @@ class StationProcess:
             "reconnect_min_s = 0.2",
             "reconnect_max_s = 1.0",
             "boot_retry_s = 1",
+            *self.ocpp_lines,
             "[hardware]",
             "tick_s = 0.05",
             f"connectors = {self.connectors}",

@@ -67,9 +67,12 @@ def test_no_periodic_samples_with_interval_zero_or_without_transaction() -> None
 
 
 def test_clock_aligned_samples_at_interval_boundaries() -> None:
-    rig = Rig(2, config={"ClockAlignedDataInterval": "60", "MeterValueSampleInterval": "0"})
-    # the rig starts at midnight UTC: boundaries are every whole minute
-    rig.run(30)
+    rig = Rig(2, config={"MeterValueSampleInterval": "0"})
+    rig.run(17)
+    assert samples(rig, "Sample.Clock") == []  # ClockAlignedDataInterval 0: none
+    # switched on off-boundary; the rig starts at midnight UTC, so boundaries are whole minutes
+    rig.config.change("ClockAlignedDataInterval", "60")
+    rig.run(13)
     rig.plug(1)
     rig.run(150)  # up to midnight + 182 s
     aligned = samples(rig, "Sample.Clock")

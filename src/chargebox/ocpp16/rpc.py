@@ -95,6 +95,14 @@ class RpcSession:
         try:
             frame = framing.parse_frame(raw)
         except framing.FrameError as exc:
+            if exc.message_type_id in (framing.CALLRESULT, framing.CALLERROR):
+                # A CALLERROR answers a CALL only; a broken answer fails the call it answers.
+                log.warning("malformed response %s: %s", exc.unique_id, exc.description)
+                pending = self._pending
+                if pending is not None and pending[0] == exc.unique_id and not pending[2].done():
+                    err = framing.CallError(pending[0], exc.code, exc.description, exc.details)
+                    pending[2].set_exception(CallErrorReceived(err))
+                return
             self._spawn(self._send_error(framing.error_for(exc)))
             return
         if isinstance(frame, framing.Call):
@@ -123,6 +131,8 @@ class RpcSession:
                 text = framing.encode_result(call.unique_id, result.payload)
                 after = result.after
             except framing.FrameError as exc:
+                if exc.unique_id is None:
+                    exc.unique_id = call.unique_id
                 text = framing.error_for(exc)
             except Exception as exc:  # a handler bug is answered, never fatal
                 log.exception("handler for %s failed", call.action)
