@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from chargebox.core.events import MeterSample, TransactionStarted
@@ -209,7 +211,9 @@ def test_decreases_are_applied_before_increases() -> None:
     for cid, sim in rig.sim.connectors.items():
         original = sim.set_pilot_current
 
-        def record(amps: float, cid: int = cid, original=original) -> None:  # type: ignore[no-untyped-def]
+        def record(
+            amps: float, cid: int = cid, original: Callable[[float], None] = original
+        ) -> None:
             calls.append((cid, amps))
             original(amps)
 

@@ -79,35 +79,9 @@ async def test_security_profile_cannot_be_lowered(
     assert result["status"] == "Rejected"
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make a test CA")
-async def test_security_profile_2_tls_with_configured_ca(tmp_path: Path) -> None:
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    csms = TestCSMS(ssl_context=context)
-    await csms.start()
-    station = StationProcess(
-        tmp_path, csms.url, keys={"AuthorizationKey": KEY, "SecurityProfile": "2"},
-        ocpp_lines=[f'ca_file = "{cert}"'],
-    )
-    try:
-        await _start(station, csms)
-        assert csms.url.startswith("wss://")
-        assert csms.auth_headers[-1] == _basic("CP_1", KEY)
-        await csms.wait_for("StatusNotification", {"connectorId": 0})
-    finally:
-        station.kill()
-        await csms.stop()
-
-
-async def test_tls_refuses_an_unknown_certificate(tmp_path: Path) -> None:
-    """Without the CA, the station must not talk to a server it cannot verify."""
+@pytest.fixture
+async def tls_csms(tmp_path: Path) -> AsyncIterator[tuple[TestCSMS, Path]]:
+    """A wss:// central system with a self-signed certificate for 127.0.0.1."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed to make a test certificate")
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
@@ -119,8 +93,34 @@ async def test_tls_refuses_an_unknown_certificate(tmp_path: Path) -> None:
     )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    csms = TestCSMS(ssl_context=context)
-    await csms.start()
+    server = TestCSMS(ssl_context=context)
+    await server.start()
+    yield server, cert
+    await server.stop()
+
+
+async def test_security_profile_2_tls_with_configured_ca(
+    tls_csms: tuple[TestCSMS, Path], tmp_path: Path
+) -> None:
+    csms, cert = tls_csms
+    station = StationProcess(
+        tmp_path, csms.url, keys={"AuthorizationKey": KEY, "SecurityProfile": "2"},
+        ocpp_lines=[f'ca_file = "{cert}"'],
+    )
+    try:
+        await _start(station, csms)
+        assert csms.url.startswith("wss://")
+        assert csms.auth_headers[-1] == _basic("CP_1", KEY)
+        await csms.wait_for("StatusNotification", {"connectorId": 0})
+    finally:
+        station.kill()
+
+
+async def test_tls_refuses_an_unknown_certificate(
+    tls_csms: tuple[TestCSMS, Path], tmp_path: Path
+) -> None:
+    """Without the CA, the station must not talk to a server it cannot verify."""
+    csms, _ = tls_csms
     station = StationProcess(tmp_path, csms.url)
     try:
         station.start()
@@ -131,4 +131,3 @@ async def test_tls_refuses_an_unknown_certificate(tmp_path: Path) -> None:
         assert status["ocpp"]["connected"] is False
     finally:
         station.kill()
-        await csms.stop()

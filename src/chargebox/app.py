@@ -107,6 +107,15 @@ class Runtime:
             c.id: SimConnector(c.id, cable_a=c.cable_a, lock_hw=SimLock(fixed=c.fixed_cable))
             for c in specs
         })
+        for c in specs:
+            # A real meter keeps its register through a power cut; the simulated one resumes
+            # from the last reading the journal holds.
+            last = self.transactions.history(limit=1, connector_id=c.id)
+            if last:
+                rec = last[0]
+                self.sim.connectors[c.id].energy_wh = float(
+                    rec.meter_stop_wh if rec.meter_stop_wh is not None else rec.last_meter_wh
+                )
         hardware = [
             (
                 ConnectorSpec(c.id, c.max_current_a, c.phases, c.fixed_cable),

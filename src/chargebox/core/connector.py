@@ -63,14 +63,10 @@ class Transaction:
     reservation_id: int | None = None
     remote_id: int | None = None
     id_tag_status: AuthorizationStatus | None = None  # None until StartTransaction.conf
-    energy_budget_wh: float | None = None  # MaxEnergyOnInvalidId, once deauthorized
+    energy_budget_wh: float | None = None  # meter reading up to which a deauthorized tx may draw
     next_sample_at: float | None = None
     next_persist_at: float = 0.0
     data: list[MeterSample] = field(default_factory=list)  # StopTxn*Data samples
-
-    @property
-    def energy_allowed(self) -> bool:
-        return self.energy_budget_wh is None or self.energy_budget_wh > 0
 
 
 @dataclass
@@ -92,6 +88,7 @@ class Connector:
     claims: dict[LimitSource, Claim] = field(default_factory=dict)
     limit: Limit = field(default_factory=lambda: Limit(0.0, LimitSource.SAFE, True, 0.0))
     offered_a: float = 0.0
+    offered_since: float | None = None  # when energy was last offered after none
     contactor_commanded: bool = False
 
     @property

@@ -69,6 +69,9 @@ METER_FAILURE = "power_meter_failure"
 CONTACTOR_WELDED = "contactor_welded"
 MODE3_ERROR = "mode3_error"
 
+# IEC 61851-1 gives a car 3 s to answer a PWM change; until then "SuspendedEV" is not news.
+EV_RESPONSE_GRACE_S = 3.0
+
 _STOP_REASON_FOR_FAULT = {"emergency_stop": StopReason.EMERGENCY_STOP}
 
 
@@ -299,6 +302,10 @@ class Station:
         """Pilot before contactor: lower the current first, open last; close first, then offer."""
         close = amps > 0 and c.pilot.wants_energy
         if amps != c.offered_a:
+            if c.offered_a <= 0 < amps:
+                c.offered_since = self.clock.time()
+            elif amps <= 0:
+                c.offered_since = None
             c.hw.controller.set_pilot_current(amps)
             c.offered_a = amps
         if close != c.contactor_commanded:
@@ -354,7 +361,7 @@ class Station:
     def _persist_meter(self, c: Connector, now: float) -> None:
         tx = c.transaction
         if tx is not None and c.measurement is not None:
-            self.journal.update_meter(tx.local_id, int(c.measurement.energy_wh), iso(now))
+            self.journal.update_meter(tx.local_id, round(c.measurement.energy_wh), iso(now))
             tx.next_persist_at = now + self.settings.persist_meter_every_s
 
     def trigger_meter_values(self, connector_id: int) -> bool:
@@ -378,16 +385,25 @@ class Station:
             and (not faults_only or e.severity is Severity.FAULT)
         ]
 
-    def _station_errors(self, faults_only: bool = False) -> list[ErrorDef]:
-        codes = set(self.station_hw_faults)
+    def _station_errors(self, faults_only: bool = False, *, for_cp: bool = False) -> list[ErrorDef]:
+        """Errors of the whole station: raised at connector 0, or station-scoped anywhere.
+
+        With `for_cp` (connector 0's own report) a connector's "both"-scoped error counts
+        too; it is reported on the charge point as well but does not stop other connectors.
+        """
+        found: list[ErrorDef] = []
+        for code in sorted(self.station_hw_faults):
+            e = self.catalogue.get(code)
+            if e is not None and e.scope is not Scope.CONNECTOR:
+                found.append(e)
         for c in self.connectors.values():
-            codes.update(c.fault_codes)
-        return [
-            e for code in sorted(codes)
-            if (e := self.catalogue.get(code)) is not None
-            and e.scope is not Scope.CONNECTOR
-            and (not faults_only or e.severity is Severity.FAULT)
-        ]
+            for code in sorted(c.fault_codes):
+                e = self.catalogue.get(code)
+                if e is not None and (
+                    e.scope is Scope.STATION or (for_cp and e.scope is Scope.BOTH)
+                ):
+                    found.append(e)
+        return [e for e in found if not faults_only or e.severity is Severity.FAULT]
 
     def set_station_faults(self, codes: Iterable[str]) -> None:
         new = frozenset(codes)
@@ -401,7 +417,7 @@ class Station:
         self.station_hw_faults = new
 
     def status_of(self, connector_id: int) -> tuple[ChargePointStatus, ErrorDef | None]:
-        station_errors = self._station_errors()
+        station_errors = self._station_errors(for_cp=connector_id == 0)
         if connector_id == 0:
             worst = most_severe(station_errors)
             if worst is not None and worst.severity is Severity.FAULT:
@@ -427,9 +443,15 @@ class Station:
         minimum = float(self.config.get_int("MinimumStatusDuration"))
         for cid, reporter in self._reporters.items():
             status, error = self.status_of(cid)
+            if status is ChargePointStatus.SUSPENDED_EV and self._car_still_responding(cid, now):
+                continue  # energy was offered a moment ago: give the car time to take it
             key = reporter.observe(status_key(status, error), now, minimum)
             if key is not None:
                 self.bus.publish(StatusChanged(now, cid, key[0], key[1], key[2]))
+
+    def _car_still_responding(self, connector_id: int, now: float) -> bool:
+        c = self.connectors[connector_id]
+        return c.offered_since is not None and now - c.offered_since < EV_RESPONSE_GRACE_S
 
     # ------------------------------------------------------------ sessions
 
@@ -480,7 +502,7 @@ class Station:
             self._set_detected(c, LOCK_FAILURE, True, now)
             return
         self._report(now)  # Preparing goes out before StartTransaction
-        meter = int(c.measurement.energy_wh) if c.measurement is not None else 0
+        meter = round(c.measurement.energy_wh) if c.measurement is not None else 0
         local_id = self.journal.create(
             c.id, auth.id_tag, meter, iso(now), auth.info.parent_id_tag, auth.reservation_id
         )
@@ -512,7 +534,7 @@ class Station:
         tx = c.transaction
         assert tx is not None
         self._output(c, 0.0)
-        meter = int(c.measurement.energy_wh) if c.measurement is not None else tx.meter_start_wh
+        meter = round(c.measurement.energy_wh) if c.measurement is not None else tx.meter_start_wh
         if c.measurement is not None:
             data = metering.sample(
                 c.measurement, self.config.get_csl("StopTxnSampledData"), "Transaction.End"
