@@ -95,6 +95,7 @@ class Conn:
     def __init__(self, ws: ServerConnection, identity: str) -> None:
         self.ws = ws
         self.identity = identity
+        self.opened_at = CLOCK()
         self.pending: dict[str, asyncio.Future[tuple[int, str]]] = {}
         self.calls: Counter[str] = Counter()
         self.mv_times: list[int] = []  # receive time (ns) of every MeterValues CALL
@@ -323,8 +324,8 @@ def stop_process(proc: subprocess.Popen[Any] | None) -> None:
 
 
 def start_plain_cp(url: str, identity: str, keys_file: Path, *, mv_payload: Path | None = None,
-                   mv_count: int = 0, log_path: Path) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--plain-cp", url, "--identity", identity,
+                   mv_count: int = 0, log_path: Path, mode: str = "--plain-cp") -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), mode, url, "--identity", identity,
            "--keys-file", str(keys_file)]
     if mv_payload is not None:
         cmd += ["--mv-payload", str(mv_payload), "--mv-count", str(mv_count)]
@@ -377,6 +378,7 @@ async def latency_phase(cs: BenchCS, work: Path, args: argparse.Namespace) -> di
     keys = {"MinimumStatusDuration": "0", "HeartbeatInterval": "300"}
     station = Station(work / "cb-latency", cs.url, "CB_LAT", keys=keys)
     plain: subprocess.Popen[bytes] | None = None
+    echo: subprocess.Popen[bytes] | None = None
     try:
         station.start()
         cb = await cs.wait_conn("CB_LAT", 30)
@@ -392,6 +394,11 @@ async def latency_phase(cs: BenchCS, work: Path, args: argparse.Namespace) -> di
         await cs.wait_boot("PLAIN_LAT", 30)
         _, answer = await cs.call(pl, "probe", '[2,"probe","GetConfiguration",{}]')
         plain_keys = len(json.loads(answer)[2]["configurationKey"])
+        echo = start_plain_cp(cs.url, "ECHO_LAT", keys_file, log_path=work / "echo-lat.log",
+                              mode="--echo-cp")
+        ec = await cs.wait_conn("ECHO_LAT", 30)
+        await cs.wait_boot("ECHO_LAT", 30)
+        whos = ("cb", "pl", "echo")
 
         n, warm, block = args.n, args.warmup, args.block
         cc_values = ['{"key":"MeterValueSampleInterval","value":"30"}',
@@ -400,15 +407,12 @@ async def latency_phase(cs: BenchCS, work: Path, args: argparse.Namespace) -> di
         errors: Counter[str] = Counter()
         for action, payloads, tag in (("GetConfiguration", ["{}"], "gc"),
                                       ("ChangeConfiguration", cc_values, "cc")):
-            frames = {
-                who: prebuilt(f"{tag}-{who}", warm + n, action, payloads)
-                for who in ("cb", "pl")
-            }
-            conns = {"cb": cb, "pl": pl}
-            samples: dict[str, list[int]] = {"cb": [], "pl": []}
+            frames = {who: prebuilt(f"{tag}-{who}", warm + n, action, payloads) for who in whos}
+            conns = {"cb": cb, "pl": pl, "echo": ec}
+            samples: dict[str, list[int]] = {who: [] for who in whos}
             deadline = time.monotonic() + args.phase_timeout
             # warm-up, then alternate blocks of `block` calls between the two charge points
-            for who in ("cb", "pl"):
+            for who in whos:
                 for uid, text in frames[who][:warm]:
                     _, answer = await cs.call(conns[who], uid, text)
                     if not answer.startswith("[3") or (tag == "cc" and "Accepted" not in answer):
@@ -417,7 +421,7 @@ async def latency_phase(cs: BenchCS, work: Path, args: argparse.Namespace) -> di
             while pos < warm + n:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{action} phase exceeded {args.phase_timeout}s")
-                for who in ("cb", "pl"):
+                for who in whos:
                     for uid, text in frames[who][pos:pos + block]:
                         dt, answer = await cs.call(conns[who], uid, text)
                         samples[who].append(dt)
@@ -427,6 +431,7 @@ async def latency_phase(cs: BenchCS, work: Path, args: argparse.Namespace) -> di
             results[action] = {
                 "chargebox": summary(samples["cb"]),
                 "plain": summary(samples["pl"]),
+                "floor": summary(samples["echo"]),
             }
             results[action]["p99_ratio"] = round(
                 results[action]["chargebox"]["p99_ms"] / results[action]["plain"]["p99_ms"], 3
@@ -436,6 +441,7 @@ async def latency_phase(cs: BenchCS, work: Path, args: argparse.Namespace) -> di
     finally:
         station.stop()
         stop_process(plain)
+        stop_process(echo)
 
 
 # ----------------------------------------------------------------- (c) throughput
@@ -478,7 +484,7 @@ async def throughput_chargebox(cs: BenchCS, work: Path, args: argparse.Namespace
         # online again: stop sampling at once, then time the drain
         cs.refuse = False
         conn2 = await cs.wait_conn(ident, 30, not_=conn)
-        t_connected = CLOCK()
+        t_connected = conn2.opened_at
         await cs.call(conn2, "mvi0",
                       '[2,"mvi0","ChangeConfiguration",{"key":"MeterValueSampleInterval","value":"0"}]')
         deadline = time.monotonic() + args.phase_timeout
@@ -562,7 +568,7 @@ def table(res: dict[str, Any]) -> str:
                f"{lat['keys']['plain']} keys (plain)")
     out.append(f"  {'action':<20} {'charge point':<10} {'p50':>8} {'p99':>8} {'max':>8} {'mean':>8}")
     for action in ("GetConfiguration", "ChangeConfiguration"):
-        for who in ("chargebox", "plain"):
+        for who in ("chargebox", "plain", "floor"):
             s = lat[action][who]
             out.append(f"  {action:<20} {who:<10} {s['p50_ms']:8.3f} {s['p99_ms']:8.3f} "
                        f"{s['max_ms']:8.3f} {s['mean_ms']:8.3f}")
@@ -590,7 +596,7 @@ def table(res: dict[str, Any]) -> str:
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix="chargebox-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="chargebox-bench-", dir=args.workdir))
     cs = BenchCS()
     await cs.start()
     try:
@@ -605,7 +611,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         await cs.stop()
     shutil.rmtree(work, ignore_errors=True)
     return {
-        "params": {"n": args.n, "warmup": args.warmup, "block": args.block,
+        "params": {"workdir": str(work.parent), "n": args.n, "warmup": args.warmup, "block": args.block,
                    "connectors": args.connectors, "offline_s": args.offline_s,
                    "mv_n": args.mv_n, "trigger_n": args.trigger_n},
         "latency": latency,
@@ -657,20 +663,42 @@ async def plain_cp_main(args: argparse.Namespace) -> None:
             await reader
 
 
+async def echo_cp_main(args: argparse.Namespace) -> None:
+    """Transport floor: raw websockets, answers are pre-built strings, no OCPP processing."""
+    keys = Path(args.keys_file).read_text()
+    answers = {
+        "GetConfiguration": '{"configurationKey":' + keys + "}",
+        "ChangeConfiguration": '{"status":"Accepted"}',
+    }
+    async with websockets.connect(f"{args.echo_cp}/{args.identity}",
+                                  subprotocols=[websockets.Subprotocol("ocpp1.6")]) as ws:
+        await ws.send('[2,"boot","BootNotification",{"chargePointModel":"echo","chargePointVendor":"bench"}]')
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for raw in ws:
+                text = raw if isinstance(raw, str) else raw.decode()
+                m = _HEAD.match(text)
+                if m is not None and m.group(1) == "2":
+                    body = answers.get(m.group(3) or "", "{}")
+                    await ws.send('[3,"' + m.group(2) + '",' + body + "]")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="JSON on stdout (table on stderr)")
     parser.add_argument("--n", type=int, default=2000, help="timed calls per action and CP")
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--block", type=int, default=250, help="calls per alternating block")
-    parser.add_argument("--connectors", type=int, default=16, help="chargebox connectors for (c)")
-    parser.add_argument("--offline-s", type=float, default=20.0, help="offline time to build backlog")
+    parser.add_argument("--connectors", type=int, default=32, help="chargebox connectors for (c)")
+    parser.add_argument("--offline-s", type=float, default=25.0, help="offline time to build backlog")
     parser.add_argument("--mv-n", type=int, default=2000, help="timed plain MeterValues calls")
     parser.add_argument("--trigger-n", type=int, default=500, help="timed TriggerMessage cycles")
+    parser.add_argument("--workdir", default=None,
+                        help="parent of the stations' data dirs (default: the system temp dir)")
     parser.add_argument("--phase-timeout", type=float, default=180.0)
     parser.add_argument("--total-timeout", type=float, default=400.0)
     # internal: the plain charge point subprocess
     parser.add_argument("--plain-cp", help=argparse.SUPPRESS)
+    parser.add_argument("--echo-cp", help=argparse.SUPPRESS)
     parser.add_argument("--identity", default="PLAIN", help=argparse.SUPPRESS)
     parser.add_argument("--keys-file", help=argparse.SUPPRESS)
     parser.add_argument("--mv-payload", help=argparse.SUPPRESS)
@@ -679,6 +707,9 @@ def main() -> int:
 
     if args.plain_cp:
         asyncio.run(asyncio.wait_for(plain_cp_main(args), 900))
+        return 0
+    if args.echo_cp:
+        asyncio.run(asyncio.wait_for(echo_cp_main(args), 900))
         return 0
     res = asyncio.run(bench(args))
     text = table(res)

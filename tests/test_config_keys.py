@@ -108,9 +108,7 @@ DEFAULTS = {
     "MaxEnergyOnInvalidId": "0",
     "NumberOfConnectors": "2",
     "GetConfigurationMaxKeys": "100",
-    "SupportedFeatureProfiles": (
-        "Core,FirmwareManagement,LocalAuthListManagement,Reservation,SmartCharging,RemoteTrigger"
-    ),
+    "SupportedFeatureProfiles": "Core,RemoteTrigger",
     "LocalAuthListEnabled": "true",
     "LocalAuthListMaxLength": "1000",
     "SendLocalListMaxLength": "250",

@@ -11,10 +11,10 @@ import time
 from typing import Any
 
 from ocpp.v16 import call
+from tests.conftest import StationFactory
+from tests.csms import StationProcess, TestCSMS, _contains
 
 from chargebox.core.clock import parse_iso
-from tests.conftest import StationFactory
-from tests.csms import StationProcess, TestCSMS
 
 FIXED_CABLE = "[[connectors]]\nid = 1\nfixed_cable = true\n"
 
@@ -49,10 +49,10 @@ SECRET = "0123456789abcdefSECRET"
 # ----------------------------------------------------------------------------- helpers
 
 
-def index_of(csms: TestCSMS, action: str, match: dict[str, Any] | None = None, after: int = 0) -> int:
+def index_of(
+    csms: TestCSMS, action: str, match: dict[str, Any] | None = None, after: int = 0
+) -> int:
     """Index in csms.frames of the first CALL `action` at/after `after` containing `match`."""
-    from tests.csms import _contains
-
     for i in range(after, len(csms.frames)):
         f = csms.frames[i]
         if f.direction == "in" and f.action == action and _contains(f.payload, match or {}):
@@ -61,8 +61,11 @@ def index_of(csms: TestCSMS, action: str, match: dict[str, Any] | None = None, a
 
 
 async def wait_index(
-    csms: TestCSMS, action: str, match: dict[str, Any] | None = None,
-    timeout: float = 10.0, after: int = 0,
+    csms: TestCSMS,
+    action: str,
+    match: dict[str, Any] | None = None,
+    timeout: float = 10.0,
+    after: int = 0,
 ) -> int:
     await csms.wait_for(action, match, timeout, after)
     i = index_of(csms, action, match, after)
@@ -73,11 +76,12 @@ async def wait_index(
 def calls_after(
     csms: TestCSMS, action: str, match: dict[str, Any] | None = None, after: int = 0
 ) -> list[tuple[int, dict[str, Any]]]:
-    from tests.csms import _contains
-
     return [
-        (i, f.payload) for i, f in enumerate(csms.frames)
-        if i >= after and f.direction == "in" and f.action == action
+        (i, f.payload)
+        for i, f in enumerate(csms.frames)
+        if i >= after
+        and f.direction == "in"
+        and f.action == action
         and _contains(f.payload, match or {})
     ]
 
@@ -99,8 +103,12 @@ async def start_session(
     start = len(csms.frames)
     await station.plug(connector)
     await station.present(tag, connector)
-    tx = await csms.wait_for("StartTransaction", {"connectorId": connector, "idTag": tag}, after=start)
-    await csms.wait_for("StatusNotification", {"connectorId": connector, "status": "Charging"}, after=start)
+    tx = await csms.wait_for(
+        "StartTransaction", {"connectorId": connector, "idTag": tag}, after=start
+    )
+    await csms.wait_for(
+        "StatusNotification", {"connectorId": connector, "status": "Charging"}, after=start
+    )
 
     async def confirmed() -> bool:
         return (await station.status(connector))["transaction_id"] is not None
@@ -121,7 +129,9 @@ def aligned(ts: str, interval: int, tolerance: float = 0.2) -> bool:
     return offset <= tolerance or offset >= interval - tolerance
 
 
-async def assert_restarted(station: StationProcess, csms: TestCSMS, kind: str, boot_at: int) -> None:
+async def assert_restarted(
+    station: StationProcess, csms: TestCSMS, kind: str, boot_at: int
+) -> None:
     """The same process (PID) re-executed itself: a second connection, API back, two starts."""
     assert csms.connections == 2
     pid = station.proc.pid if station.proc is not None else None
@@ -131,8 +141,9 @@ async def assert_restarted(station: StationProcess, csms: TestCSMS, kind: str, b
     assert f"{kind} reset: restarting" in log
     assert log.count("API token for this station") == 2  # printed once per process start
     for cid in (0, 1, 2):
-        await csms.wait_for("StatusNotification", {"connectorId": cid, "status": "Available"},
-                            after=boot_at)
+        await csms.wait_for(
+            "StatusNotification", {"connectorId": cid, "status": "Available"}, after=boot_at
+        )
     status = await station.status()
     assert status["ocpp"]["registration"] == "Accepted"
     assert [c["status"] for c in status["connectors"]] == ["Available", "Available"]
@@ -159,13 +170,16 @@ async def test_tc_014_cs_soft_reset_without_transaction(
     await assert_restarted(station, csms, "Soft", boot)
 
 
-async def test_tc_015_cs_hard_reset_with_transaction(station: StationProcess, csms: TestCSMS) -> None:
+async def test_tc_015_cs_hard_reset_with_transaction(
+    station: StationProcess, csms: TestCSMS
+) -> None:
     tx_id, _ = await start_session(station, csms)
     before = len(csms.frames)
     assert await csms.call(call.Reset(type="Hard")) == {"status": "Accepted"}
     # A hard reset may deliver the StopTransaction before or after the restart.
-    await csms.wait_for("StopTransaction", {"transactionId": tx_id, "reason": "HardReset"},
-                        after=before, timeout=15)
+    await csms.wait_for(
+        "StopTransaction", {"transactionId": tx_id, "reason": "HardReset"}, after=before, timeout=15
+    )
     boot = await wait_index(csms, "BootNotification", after=before, timeout=15)
     await csms.wait_for("StatusNotification", {"connectorId": 1, "status": "Available"}, after=boot)
     await asyncio.sleep(0.5)
@@ -175,7 +189,9 @@ async def test_tc_015_cs_hard_reset_with_transaction(station: StationProcess, cs
     assert csms.connections == 2
 
 
-async def test_tc_016_cs_soft_reset_with_transaction(station: StationProcess, csms: TestCSMS) -> None:
+async def test_tc_016_cs_soft_reset_with_transaction(
+    station: StationProcess, csms: TestCSMS
+) -> None:
     tx_id, tx = await start_session(station, csms)
     before = len(csms.frames)
     assert await csms.call(call.Reset(type="Soft")) == {"status": "Accepted"}
@@ -272,13 +288,19 @@ async def test_tc_019_cs_retrieve_configuration(
         assert keys["AuthorizationKey"].get("value") is None
     assert not any(SECRET in f.raw for f in csms.frames if f.direction == "in")
 
-    result = await csms.call(call.GetConfiguration(
-        key=["HeartbeatInterval", "NumberOfConnectors", "NoSuchKey", "AuthorizationKey"]
-    ))
+    result = await csms.call(
+        call.GetConfiguration(
+            key=["HeartbeatInterval", "NumberOfConnectors", "NoSuchKey", "AuthorizationKey"]
+        )
+    )
     got = {kv["key"]: kv for kv in result["configurationKey"]}
     assert set(got) <= {"HeartbeatInterval", "NumberOfConnectors", "AuthorizationKey"}
     assert {"HeartbeatInterval", "NumberOfConnectors"} <= set(got)
-    assert got["HeartbeatInterval"] == {"key": "HeartbeatInterval", "readonly": False, "value": "300"}
+    assert got["HeartbeatInterval"] == {
+        "key": "HeartbeatInterval",
+        "readonly": False,
+        "value": "300",
+    }
     assert got["NumberOfConnectors"]["readonly"] is True
     assert got.get("AuthorizationKey", {}).get("value") is None
     assert result["unknownKey"] == ["NoSuchKey"]
@@ -292,6 +314,19 @@ async def test_tc_021_cs_change_set_configuration(station: StationProcess, csms:
     assert got["configurationKey"] == [
         {"key": "MeterValueSampleInterval", "readonly": False, "value": "17"}
     ]
+    # What cannot be set is refused, and the value stays.
+    for key, value, status in (
+        ("MeterValueSampleInterval", "-5", "Rejected"),
+        ("MeterValueSampleInterval", "often", "Rejected"),
+        ("NumberOfConnectors", "3", "Rejected"),  # read-only
+        ("NoSuchKey", "1", "NotSupported"),
+    ):
+        result = await csms.call(call.ChangeConfiguration(key=key, value=value))
+        assert result == {"status": status}, (key, value)
+    got = await csms.call(
+        call.GetConfiguration(key=["MeterValueSampleInterval", "NumberOfConnectors"])
+    )
+    assert [kv["value"] for kv in got["configurationKey"]] == ["17", "2"]
     # Runtime changes persist: a power cut and a restart keep the value.
     station.kill()
     before = len(csms.frames)
@@ -313,7 +348,9 @@ async def test_tc_070_cs_sampled_meter_values(station: StationProcess, csms: Tes
         ("MeterValuesSampledData", SAMPLED),
         ("StopTxnSampledData", "Energy.Active.Import.Register"),
     ):
-        assert await csms.call(call.ChangeConfiguration(key=key, value=value)) == {"status": "Accepted"}
+        assert await csms.call(call.ChangeConfiguration(key=key, value=value)) == {
+            "status": "Accepted"
+        }
     tx_id, tx = await start_session(station, csms)
     started = len(csms.frames)
 
@@ -321,7 +358,9 @@ async def test_tc_070_cs_sampled_meter_values(station: StationProcess, csms: Tes
         return len(calls_after(csms, "MeterValues", {"transactionId": tx_id}, after=started)) >= 3
 
     await until(three_samples, timeout=6, what="three periodic MeterValues")
-    samples = [p for _, p in calls_after(csms, "MeterValues", {"transactionId": tx_id}, after=started)]
+    samples = [
+        p for _, p in calls_after(csms, "MeterValues", {"transactionId": tx_id}, after=started)
+    ]
     stamps = []
     for payload in samples:
         assert payload["connectorId"] == 1
@@ -357,14 +396,18 @@ async def test_tc_070_cs_sampled_meter_values(station: StationProcess, csms: Tes
     assert stop_energies[0] == tx["meterStart"]
 
 
-async def test_tc_071_cs_clock_aligned_meter_values(station: StationProcess, csms: TestCSMS) -> None:
+async def test_tc_071_cs_clock_aligned_meter_values(
+    station: StationProcess, csms: TestCSMS
+) -> None:
     for key, value in (
         ("MeterValueSampleInterval", "0"),
         ("MeterValuesAlignedData", "Energy.Active.Import.Register"),
         ("StopTxnAlignedData", "Energy.Active.Import.Register"),
         ("ClockAlignedDataInterval", "2"),
     ):
-        assert await csms.call(call.ChangeConfiguration(key=key, value=value)) == {"status": "Accepted"}
+        assert await csms.call(call.ChangeConfiguration(key=key, value=value)) == {
+            "status": "Accepted"
+        }
     before = len(csms.frames)
     # Without a transaction: one per connector, no transactionId.
     for cid in (1, 2):
@@ -382,7 +425,9 @@ async def test_tc_071_cs_clock_aligned_meter_values(station: StationProcess, csm
         return len(calls_after(csms, "MeterValues", {"transactionId": tx_id}, after=started)) >= 2
 
     await until(two_samples, timeout=5, what="two clock-aligned MeterValues")
-    samples = [p for _, p in calls_after(csms, "MeterValues", {"transactionId": tx_id}, after=started)]
+    samples = [
+        p for _, p in calls_after(csms, "MeterValues", {"transactionId": tx_id}, after=started)
+    ]
     stamps = [parse_iso(p["meterValue"][0]["timestamp"]) for p in samples]
     for p in samples:
         assert p["connectorId"] == 1
@@ -395,8 +440,9 @@ async def test_tc_071_cs_clock_aligned_meter_values(station: StationProcess, csm
 
     await station.present("TAG1", 1)
     stop = await csms.wait_for("StopTransaction", {"transactionId": tx_id}, after=started)
-    clock = [mv for mv in stop["transactionData"]
-             if mv["sampledValue"][0]["context"] == "Sample.Clock"]
+    clock = [
+        mv for mv in stop["transactionData"] if mv["sampledValue"][0]["context"] == "Sample.Clock"
+    ]
     assert len(clock) >= 2
     for mv in clock:
         assert aligned(mv["timestamp"], 2)
@@ -437,8 +483,9 @@ async def test_tc_032_1_cs_power_failure_while_offline_stop_transaction(
     await station.wait_ready()
 
     boot = await wait_index(csms, "BootNotification", after=before)
-    start_at = await wait_index(csms, "StartTransaction", {"connectorId": 1, "idTag": "TAG1"},
-                                after=before)
+    start_at = await wait_index(
+        csms, "StartTransaction", {"connectorId": 1, "idTag": "TAG1"}, after=before
+    )
     stop_at = await wait_index(csms, "StopTransaction", {"reason": "PowerLoss"}, after=before)
     start = csms.frames[start_at].payload
     stop = csms.frames[stop_at].payload
@@ -470,8 +517,10 @@ async def test_tc_032_2_cs_power_failure_stop_transaction(
     started = len(csms.frames)
     await csms.wait_for("MeterValues", {"transactionId": tx_id}, after=started, timeout=3)
     await asyncio.sleep(1.1)
-    sent = [energy(p["meterValue"][0])
-            for _, p in calls_after(csms, "MeterValues", {"transactionId": tx_id}, after=started)]
+    sent = [
+        energy(p["meterValue"][0])
+        for _, p in calls_after(csms, "MeterValues", {"transactionId": tx_id}, after=started)
+    ]
     assert sent and sent[-1] > tx["meterStart"]
     station.kill()
     killed_at = time.time()
@@ -489,8 +538,9 @@ async def test_tc_032_2_cs_power_failure_stop_transaction(
     assert "idTag" not in stop
     assert parse_iso(tx["timestamp"]) <= parse_iso(stop["timestamp"]) < killed_at
     for cid in (0, 1):
-        await csms.wait_for("StatusNotification", {"connectorId": cid, "status": "Available"},
-                            after=boot)
+        await csms.wait_for(
+            "StatusNotification", {"connectorId": cid, "status": "Available"}, after=boot
+        )
     assert not calls_after(csms, "StartTransaction", after=before)
     assert len(calls_after(csms, "StopTransaction", after=before)) == 1
 
@@ -501,7 +551,9 @@ async def test_tc_034_cs_power_failure_with_unavailable_status(
     before = len(csms.frames)
     result = await csms.call(call.ChangeAvailability(connector_id=1, type="Inoperative"))
     assert result == {"status": "Accepted"}
-    await csms.wait_for("StatusNotification", {"connectorId": 1, "status": "Unavailable"}, after=before)
+    await csms.wait_for(
+        "StatusNotification", {"connectorId": 1, "status": "Unavailable"}, after=before
+    )
 
     station.kill()
     before = len(csms.frames)
@@ -524,8 +576,9 @@ async def test_tc_034_cs_power_failure_with_unavailable_status(
     result = await csms.call(call.ChangeAvailability(connector_id=1, type="Inoperative"))
     assert result == {"status": "Scheduled"}
     await asyncio.sleep(0.3)
-    assert not calls_after(csms, "StatusNotification", {"connectorId": 1, "status": "Unavailable"},
-                           after=mark)
+    assert not calls_after(
+        csms, "StatusNotification", {"connectorId": 1, "status": "Unavailable"}, after=mark
+    )
     assert (await station.status(1))["status"] == "Charging"
     await station.present("TAG1", 1)
     stop_at = await wait_index(csms, "StopTransaction", {"transactionId": tx_id}, after=mark)
@@ -533,3 +586,28 @@ async def test_tc_034_cs_power_failure_with_unavailable_status(
         csms, "StatusNotification", {"connectorId": 1, "status": "Unavailable"}, after=mark
     )
     assert stop_at < unavailable
+
+    # The whole station (connector 0) made Inoperative also stays so across a power failure.
+    mark = len(csms.frames)
+    await station.unplug(1)
+    result = await csms.call(call.ChangeAvailability(connector_id=0, type="Inoperative"))
+    assert result == {"status": "Accepted"}
+    for cid in (0, 2):
+        await csms.wait_for(
+            "StatusNotification", {"connectorId": cid, "status": "Unavailable"}, after=mark
+        )
+    station.kill()
+    before = len(csms.frames)
+    station.start()
+    await station.wait_ready()
+    boot = await wait_index(csms, "BootNotification", after=before)
+    for cid in (0, 1, 2):
+        first = await csms.wait_for("StatusNotification", {"connectorId": cid}, after=boot)
+        assert first["status"] == "Unavailable", cid
+    mark = len(csms.frames)
+    result = await csms.call(call.ChangeAvailability(connector_id=0, type="Operative"))
+    assert result == {"status": "Accepted"}
+    for cid in (0, 1, 2):
+        await csms.wait_for(
+            "StatusNotification", {"connectorId": cid, "status": "Available"}, after=mark
+        )

@@ -338,9 +338,12 @@ class Station:
         elif self._next_aligned is None or aligned != self._aligned_interval:
             self._next_aligned = metering.next_aligned(now, aligned)
         elif now >= self._next_aligned:
+            boundary = self._next_aligned  # an aligned value is stamped with its boundary
             for c in self.connectors.values():
                 if c.measurement is not None:
-                    self._sample(c, "Sample.Clock", "MeterValuesAlignedData", "StopTxnAlignedData", now)
+                    self._sample(
+                        c, "Sample.Clock", "MeterValuesAlignedData", "StopTxnAlignedData", boundary
+                    )
             self._next_aligned = metering.next_aligned(now, aligned)
         self._aligned_interval = aligned
 

@@ -378,6 +378,7 @@ class OcppClient:
         self.queue.remove(msg_id)
         self._tx_seq.pop(msg_id, None)
         self._retry_at = 0.0
+        self._wake.set()  # a late answer may free the head while the sender waits out a retry
 
     def _materialize(self, msg: QueuedMessage) -> dict[str, Any] | None:
         if msg.action == "StartTransaction" or msg.tx_local_id is None:
