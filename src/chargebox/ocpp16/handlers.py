@@ -87,15 +87,19 @@ class Handlers:
             payload["unknownKey"] = unknown
         return HandlerResult(payload)
 
+    def _registered(self) -> bool:
+        """OCPP 1.6 §4.2: no remote start or stop while the registration is Pending."""
+        return self.client is None or self.client.registration == "Accepted"
+
     def remote_start(self, p: dict[str, Any]) -> HandlerResult:
         connector_id = p.get("connectorId")
-        if connector_id == 0:
+        if connector_id == 0 or not self._registered():
             return HandlerResult({"status": "Rejected"})
         ok = self.station.remote_start(p["idTag"], connector_id)
         return HandlerResult({"status": "Accepted" if ok else "Rejected"})
 
     def remote_stop(self, p: dict[str, Any]) -> HandlerResult:
-        ok = self.station.remote_stop(p["transactionId"])
+        ok = self._registered() and self.station.remote_stop(p["transactionId"])
         return HandlerResult({"status": "Accepted" if ok else "Rejected"})
 
     def reset(self, p: dict[str, Any]) -> HandlerResult:
