@@ -134,7 +134,9 @@ class BenchCS:
 
     async def start(self) -> None:
         self._server = await serve(
-            self._handler, "127.0.0.1", self.port,
+            self._handler,
+            "127.0.0.1",
+            self.port,
             subprotocols=[websockets.Subprotocol("ocpp1.6")],
             process_request=self._process_request,
             max_size=2**22,
@@ -250,8 +252,15 @@ class BenchCS:
 class Station:
     """A `chargebox run` subprocess with its control API."""
 
-    def __init__(self, workdir: Path, csms_url: str | None, identity: str, *,
-                 keys: dict[str, str], connectors: int | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        csms_url: str | None,
+        identity: str,
+        *,
+        keys: dict[str, str],
+        connectors: int | None = None,
+    ) -> None:
         self.workdir = workdir
         self.csms_url = csms_url
         self.identity = identity
@@ -264,13 +273,29 @@ class Station:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "station.toml"
         lines = [
-            "[ocpp]", "call_timeout_s = 10", "reconnect_min_s = 0.2", "reconnect_max_s = 0.5",
-            "[hardware.sim_car]", "response_delay_s = 0",
-            "[ocpp.keys]", *[f'{k} = "{v}"' for k, v in self.keys.items()],
+            "[ocpp]",
+            "call_timeout_s = 10",
+            "reconnect_min_s = 0.2",
+            "reconnect_max_s = 0.5",
+            "[hardware.sim_car]",
+            "response_delay_s = 0",
+            "[ocpp.keys]",
+            *[f'{k} = "{v}"' for k, v in self.keys.items()],
         ]
         config.write_text("\n".join(lines) + "\n")
-        cmd = [*chargebox_cmd(), "--config", str(config), "--data-dir", str(self.workdir / "data"),
-               "--id", self.identity, "--http-port", str(self.http_port), "--log-level", "WARNING"]
+        cmd = [
+            *chargebox_cmd(),
+            "--config",
+            str(config),
+            "--data-dir",
+            str(self.workdir / "data"),
+            "--id",
+            self.identity,
+            "--http-port",
+            str(self.http_port),
+            "--log-level",
+            "WARNING",
+        ]
         if self.connectors is not None:
             cmd += ["--connectors", str(self.connectors)]
         if self.csms_url:
@@ -290,7 +315,9 @@ class Station:
     def _api_sync(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(
-            f"http://127.0.0.1:{self.http_port}/api/v1{path}", data=data, method=method,
+            f"http://127.0.0.1:{self.http_port}/api/v1{path}",
+            data=data,
+            method=method,
             headers={"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"},
         )
         with urllib.request.urlopen(req, timeout=5) as r:
@@ -323,10 +350,26 @@ def stop_process(proc: subprocess.Popen[Any] | None) -> None:
         proc.wait(5)
 
 
-def start_plain_cp(url: str, identity: str, keys_file: Path, *, mv_payload: Path | None = None,
-                   mv_count: int = 0, log_path: Path, mode: str = "--plain-cp") -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), mode, url, "--identity", identity,
-           "--keys-file", str(keys_file)]
+def start_plain_cp(
+    url: str,
+    identity: str,
+    keys_file: Path,
+    *,
+    mv_payload: Path | None = None,
+    mv_count: int = 0,
+    log_path: Path,
+    mode: str = "--plain-cp",
+) -> subprocess.Popen[bytes]:
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        mode,
+        url,
+        "--identity",
+        identity,
+        "--keys-file",
+        str(keys_file),
+    ]
     if mv_payload is not None:
         cmd += ["--mv-payload", str(mv_payload), "--mv-count", str(mv_count)]
     log = open(log_path, "ab")  # noqa: SIM115
@@ -394,19 +437,24 @@ async def latency_phase(cs: BenchCS, work: Path, args: argparse.Namespace) -> di
         await cs.wait_boot("PLAIN_LAT", 30)
         _, answer = await cs.call(pl, "probe", '[2,"probe","GetConfiguration",{}]')
         plain_keys = len(json.loads(answer)[2]["configurationKey"])
-        echo = start_plain_cp(cs.url, "ECHO_LAT", keys_file, log_path=work / "echo-lat.log",
-                              mode="--echo-cp")
+        echo = start_plain_cp(
+            cs.url, "ECHO_LAT", keys_file, log_path=work / "echo-lat.log", mode="--echo-cp"
+        )
         ec = await cs.wait_conn("ECHO_LAT", 30)
         await cs.wait_boot("ECHO_LAT", 30)
         whos = ("cb", "pl", "echo")
 
         n, warm, block = args.n, args.warmup, args.block
-        cc_values = ['{"key":"MeterValueSampleInterval","value":"30"}',
-                     '{"key":"MeterValueSampleInterval","value":"60"}']
+        cc_values = [
+            '{"key":"MeterValueSampleInterval","value":"30"}',
+            '{"key":"MeterValueSampleInterval","value":"60"}',
+        ]
         results: dict[str, Any] = {"keys": {"chargebox": len(cb_keys), "plain": plain_keys}}
         errors: Counter[str] = Counter()
-        for action, payloads, tag in (("GetConfiguration", ["{}"], "gc"),
-                                      ("ChangeConfiguration", cc_values, "cc")):
+        for action, payloads, tag in (
+            ("GetConfiguration", ["{}"], "gc"),
+            ("ChangeConfiguration", cc_values, "cc"),
+        ):
             frames = {who: prebuilt(f"{tag}-{who}", warm + n, action, payloads) for who in whos}
             conns = {"cb": cb, "pl": pl, "echo": ec}
             samples: dict[str, list[int]] = {who: [] for who in whos}
@@ -422,7 +470,7 @@ async def latency_phase(cs: BenchCS, work: Path, args: argparse.Namespace) -> di
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{action} phase exceeded {args.phase_timeout}s")
                 for who in whos:
-                    for uid, text in frames[who][pos:pos + block]:
+                    for uid, text in frames[who][pos : pos + block]:
                         dt, answer = await cs.call(conns[who], uid, text)
                         samples[who].append(dt)
                         if answer[1] != "3":
@@ -448,8 +496,11 @@ async def latency_phase(cs: BenchCS, work: Path, args: argparse.Namespace) -> di
 
 
 async def throughput_chargebox(cs: BenchCS, work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    keys = {"MinimumStatusDuration": "0", "HeartbeatInterval": "300",
-            "MeterValueSampleInterval": "1"}
+    keys = {
+        "MinimumStatusDuration": "0",
+        "HeartbeatInterval": "300",
+        "MeterValueSampleInterval": "1",
+    }
     ident = "CB_MV"
     station = Station(work / "cb-mv", cs.url, ident, keys=keys, connectors=args.connectors)
     try:
@@ -459,13 +510,22 @@ async def throughput_chargebox(cs: BenchCS, work: Path, args: argparse.Namespace
         await station.wait_ready()
         for cid in range(1, args.connectors + 1):
             await station.api("POST", f"/sim/connectors/{cid}/plug")
-            await station.api("POST", "/sim/tokens", {"id_tag": f"BENCH{cid:02d}", "connector_id": cid})
+            await station.api(
+                "POST", "/sim/tokens", {"id_tag": f"BENCH{cid:02d}", "connector_id": cid}
+            )
         deadline = time.monotonic() + 30
         while True:
             st = await station.api("GET", "/status")
-            busy = [c for c in st["connectors"] if c["status"] in ("Charging", "SuspendedEV", "SuspendedEVSE")]
-            if len(busy) == args.connectors and st["ocpp"]["queued_messages"] == 0 \
-                    and conn.calls["StartTransaction"] >= args.connectors:
+            busy = [
+                c
+                for c in st["connectors"]
+                if c["status"] in ("Charging", "SuspendedEV", "SuspendedEVSE")
+            ]
+            if (
+                len(busy) == args.connectors
+                and st["ocpp"]["queued_messages"] == 0
+                and conn.calls["StartTransaction"] >= args.connectors
+            ):
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"transactions did not start: {st}")
@@ -485,14 +545,20 @@ async def throughput_chargebox(cs: BenchCS, work: Path, args: argparse.Namespace
         cs.refuse = False
         conn2 = await cs.wait_conn(ident, 30, not_=conn)
         t_connected = conn2.opened_at
-        await cs.call(conn2, "mvi0",
-                      '[2,"mvi0","ChangeConfiguration",{"key":"MeterValueSampleInterval","value":"0"}]')
+        await cs.call(
+            conn2,
+            "mvi0",
+            '[2,"mvi0","ChangeConfiguration",{"key":"MeterValueSampleInterval","value":"0"}]',
+        )
         deadline = time.monotonic() + args.phase_timeout
         while True:
             await asyncio.sleep(0.5)
             st = await station.api("GET", "/status")
-            if st["ocpp"]["queued_messages"] == 0 and conn2.mv_times and \
-                    CLOCK() - conn2.mv_times[-1] > 300_000_000:
+            if (
+                st["ocpp"]["queued_messages"] == 0
+                and conn2.mv_times
+                and CLOCK() - conn2.mv_times[-1] > 300_000_000
+            ):
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError("backlog did not drain")
@@ -512,8 +578,9 @@ async def throughput_chargebox(cs: BenchCS, work: Path, args: argparse.Namespace
         # TriggerMessage(MeterValues) cycle: CALL sent -> triggered MeterValues received
         cycles: list[int] = []
         n = args.trigger_n
-        frames = prebuilt("tm", n + 50, "TriggerMessage",
-                          ['{"requestedMessage":"MeterValues","connectorId":1}'])
+        frames = prebuilt(
+            "tm", n + 50, "TriggerMessage", ['{"requestedMessage":"MeterValues","connectorId":1}']
+        )
         deadline = time.monotonic() + args.phase_timeout
         for i, (uid, text) in enumerate(frames):
             if time.monotonic() > deadline:
@@ -534,24 +601,34 @@ async def throughput_chargebox(cs: BenchCS, work: Path, args: argparse.Namespace
         station.stop()
 
 
-async def throughput_plain(cs: BenchCS, work: Path, payload: dict[str, Any],
-                           args: argparse.Namespace) -> dict[str, Any]:
+async def throughput_plain(
+    cs: BenchCS, work: Path, payload: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
     payload_file = work / "mv-payload.json"
     payload_file.write_text(json.dumps(payload))
     keys_file = work / "keys.json"
     if not keys_file.exists():
         keys_file.write_text("[]")
     warm = args.warmup
-    proc = start_plain_cp(cs.url, "PLAIN_MV", keys_file, mv_payload=payload_file,
-                          mv_count=warm + args.mv_n, log_path=work / "plain-mv.log")
+    proc = start_plain_cp(
+        cs.url,
+        "PLAIN_MV",
+        keys_file,
+        mv_payload=payload_file,
+        mv_count=warm + args.mv_n,
+        log_path=work / "plain-mv.log",
+    )
     try:
         conn = await cs.wait_conn("PLAIN_MV", 30)
         await asyncio.wait_for(conn.closed.wait(), args.phase_timeout)
         times = conn.mv_times[warm:]
         if len(conn.mv_times) != warm + args.mv_n:
             raise RuntimeError(f"plain CP sent {len(conn.mv_times)} MeterValues")
-        return {"meter_values": len(times), "elapsed_s": round((times[-1] - times[0]) / 1e9, 3),
-                "per_s": round(rate(times), 1)}
+        return {
+            "meter_values": len(times),
+            "elapsed_s": round((times[-1] - times[0]) / 1e9, 3),
+            "per_s": round(rate(times), 1),
+        }
     finally:
         stop_process(proc)
 
@@ -562,16 +639,24 @@ async def throughput_plain(cs: BenchCS, work: Path, payload: dict[str, Any],
 def table(res: dict[str, Any]) -> str:
     out = []
     lat = res["latency"]
-    out.append(f"CALL -> CALLRESULT latency at the central system, N={res['params']['n']} each "
-               f"after {res['params']['warmup']} warm-up (ms)")
-    out.append(f"  GetConfiguration returns {lat['keys']['chargebox']} keys (chargebox) / "
-               f"{lat['keys']['plain']} keys (plain)")
-    out.append(f"  {'action':<20} {'charge point':<10} {'p50':>8} {'p99':>8} {'max':>8} {'mean':>8}")
+    out.append(
+        f"CALL -> CALLRESULT latency at the central system, N={res['params']['n']} each "
+        f"after {res['params']['warmup']} warm-up (ms)"
+    )
+    out.append(
+        f"  GetConfiguration returns {lat['keys']['chargebox']} keys (chargebox) / "
+        f"{lat['keys']['plain']} keys (plain)"
+    )
+    out.append(
+        f"  {'action':<20} {'charge point':<10} {'p50':>8} {'p99':>8} {'max':>8} {'mean':>8}"
+    )
     for action in ("GetConfiguration", "ChangeConfiguration"):
         for who in ("chargebox", "plain", "floor"):
             s = lat[action][who]
-            out.append(f"  {action:<20} {who:<10} {s['p50_ms']:8.3f} {s['p99_ms']:8.3f} "
-                       f"{s['max_ms']:8.3f} {s['mean_ms']:8.3f}")
+            out.append(
+                f"  {action:<20} {who:<10} {s['p50_ms']:8.3f} {s['p99_ms']:8.3f} "
+                f"{s['max_ms']:8.3f} {s['mean_ms']:8.3f}"
+            )
         ratio = lat[action]["p99_ratio"]
         verdict = "met" if ratio <= 0.5 else "NOT met"
         out.append(f"  {action:<20} p99 chargebox/plain = {ratio:.2f} (target <= 0.50: {verdict})")
@@ -581,17 +666,23 @@ def table(res: dict[str, Any]) -> str:
     d = tp["chargebox_drain"]
     out.append("")
     out.append("Transaction MeterValues throughput (central system answers at once)")
-    out.append(f"  chargebox backlog drain: {d['meter_values_drained']} MeterValues "
-               f"({d['queued_at_reconnect']} queued after {d['offline_s']} s offline, "
-               f"{d['connectors']} connectors) in {d['drain_s']} s = {d['per_s']:.1f} /s")
+    out.append(
+        f"  chargebox backlog drain: {d['meter_values_drained']} MeterValues "
+        f"({d['queued_at_reconnect']} queued after {d['offline_s']} s offline, "
+        f"{d['connectors']} connectors) in {d['drain_s']} s = {d['per_s']:.1f} /s"
+    )
     p = tp["plain_loop"]
-    out.append(f"  plain cp.call loop:      {p['meter_values']} MeterValues in {p['elapsed_s']} s "
-               f"= {p['per_s']:.1f} /s")
+    out.append(
+        f"  plain cp.call loop:      {p['meter_values']} MeterValues in {p['elapsed_s']} s "
+        f"= {p['per_s']:.1f} /s"
+    )
     out.append(f"  chargebox/plain throughput = {tp['ratio']:.2f}")
     t = tp["chargebox_trigger"]
-    out.append(f"  chargebox TriggerMessage(MeterValues) -> MeterValues cycle, N={t['n']}: "
-               f"p50 {t['p50_ms']:.3f} ms, p99 {t['p99_ms']:.3f} ms, max {t['max_ms']:.3f} ms "
-               f"({t['per_s']:.1f} cycles/s)")
+    out.append(
+        f"  chargebox TriggerMessage(MeterValues) -> MeterValues cycle, N={t['n']}: "
+        f"p50 {t['p50_ms']:.3f} ms, p99 {t['p99_ms']:.3f} ms, max {t['max_ms']:.3f} ms "
+        f"({t['per_s']:.1f} cycles/s)"
+    )
     return "\n".join(out)
 
 
@@ -602,8 +693,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     try:
         latency = await asyncio.wait_for(latency_phase(cs, work, args), args.total_timeout)
         cb = await asyncio.wait_for(throughput_chargebox(cs, work, args), args.total_timeout)
-        plain = await asyncio.wait_for(throughput_plain(cs, work, cb["payload"], args),
-                                       args.total_timeout)
+        plain = await asyncio.wait_for(
+            throughput_plain(cs, work, cb["payload"], args), args.total_timeout
+        )
     except BaseException:
         print(f"benchmark failed; logs kept in {work}", file=sys.stderr)
         raise
@@ -611,9 +703,16 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         await cs.stop()
     shutil.rmtree(work, ignore_errors=True)
     return {
-        "params": {"workdir": str(work.parent), "n": args.n, "warmup": args.warmup, "block": args.block,
-                   "connectors": args.connectors, "offline_s": args.offline_s,
-                   "mv_n": args.mv_n, "trigger_n": args.trigger_n},
+        "params": {
+            "workdir": str(work.parent),
+            "n": args.n,
+            "warmup": args.warmup,
+            "block": args.block,
+            "connectors": args.connectors,
+            "offline_s": args.offline_s,
+            "mv_n": args.mv_n,
+            "trigger_n": args.trigger_n,
+        },
         "latency": latency,
         "throughput": {
             "chargebox_drain": cb["drain"],
@@ -647,17 +746,24 @@ async def plain_cp_main(args: argparse.Namespace) -> None:
             config[key] = value
             return call_result.ChangeConfiguration(status=ConfigurationStatus.accepted)
 
-    async with websockets.connect(f"{args.plain_cp}/{args.identity}",
-                                  subprotocols=[websockets.Subprotocol("ocpp1.6")]) as ws:
+    async with websockets.connect(
+        f"{args.plain_cp}/{args.identity}", subprotocols=[websockets.Subprotocol("ocpp1.6")]
+    ) as ws:
         cp = PlainChargePoint(args.identity, ws)
         reader = asyncio.ensure_future(cp.start())
-        await cp.call(call.BootNotification(charge_point_model="plain", charge_point_vendor="bench"))
+        await cp.call(
+            call.BootNotification(charge_point_model="plain", charge_point_vendor="bench")
+        )
         if args.mv_payload:
             p = json.loads(Path(args.mv_payload).read_text())
             for _ in range(args.mv_count):
-                await cp.call(call.MeterValues(connector_id=p["connectorId"],
-                                               meter_value=p["meterValue"],
-                                               transaction_id=p.get("transactionId")))
+                await cp.call(
+                    call.MeterValues(
+                        connector_id=p["connectorId"],
+                        meter_value=p["meterValue"],
+                        transaction_id=p.get("transactionId"),
+                    )
+                )
             await ws.close()
         with contextlib.suppress(websockets.ConnectionClosed):
             await reader
@@ -670,9 +776,12 @@ async def echo_cp_main(args: argparse.Namespace) -> None:
         "GetConfiguration": '{"configurationKey":' + keys + "}",
         "ChangeConfiguration": '{"status":"Accepted"}',
     }
-    async with websockets.connect(f"{args.echo_cp}/{args.identity}",
-                                  subprotocols=[websockets.Subprotocol("ocpp1.6")]) as ws:
-        await ws.send('[2,"boot","BootNotification",{"chargePointModel":"echo","chargePointVendor":"bench"}]')
+    async with websockets.connect(
+        f"{args.echo_cp}/{args.identity}", subprotocols=[websockets.Subprotocol("ocpp1.6")]
+    ) as ws:
+        await ws.send(
+            '[2,"boot","BootNotification",{"chargePointModel":"echo","chargePointVendor":"bench"}]'
+        )
         with contextlib.suppress(websockets.ConnectionClosed):
             async for raw in ws:
                 text = raw if isinstance(raw, str) else raw.decode()
@@ -689,11 +798,16 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--block", type=int, default=250, help="calls per alternating block")
     parser.add_argument("--connectors", type=int, default=32, help="chargebox connectors for (c)")
-    parser.add_argument("--offline-s", type=float, default=25.0, help="offline time to build backlog")
+    parser.add_argument(
+        "--offline-s", type=float, default=25.0, help="offline time to build backlog"
+    )
     parser.add_argument("--mv-n", type=int, default=2000, help="timed plain MeterValues calls")
     parser.add_argument("--trigger-n", type=int, default=500, help="timed TriggerMessage cycles")
-    parser.add_argument("--workdir", default=None,
-                        help="parent of the stations' data dirs (default: the system temp dir)")
+    parser.add_argument(
+        "--workdir",
+        default=None,
+        help="parent of the stations' data dirs (default: the system temp dir)",
+    )
     parser.add_argument("--phase-timeout", type=float, default=180.0)
     parser.add_argument("--total-timeout", type=float, default=400.0)
     # internal: the plain charge point subprocess

@@ -49,7 +49,9 @@ def proc_status_mb(pid: int) -> dict[str, float]:
     return out
 
 
-def start_station(data_dir: Path, http_port: int, csms_url: str | None, log: Path) -> subprocess.Popen[bytes]:
+def start_station(
+    data_dir: Path, http_port: int, csms_url: str | None, log: Path
+) -> subprocess.Popen[bytes]:
     cmd = [*chargebox_cmd(), "--data-dir", str(data_dir), "--http-port", str(http_port)]
     if csms_url:
         cmd += ["--csms-url", csms_url]
@@ -59,8 +61,10 @@ def start_station(data_dir: Path, http_port: int, csms_url: str | None, log: Pat
 
 
 def api_ready(http_port: int) -> bool:
-    req = urllib.request.Request(f"http://127.0.0.1:{http_port}/api/v1/status",
-                                 headers={"Authorization": f"Bearer {API_TOKEN}"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{http_port}/api/v1/status",
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=1) as r:
             return r.status == 200
@@ -92,8 +96,12 @@ async def with_csms(cs: BenchCS, work: Path, run: int, idle_s: float) -> dict[st
         t_api = await wait_api(proc, port, 30)
         await asyncio.sleep(idle_s)
         mem = proc_status_mb(proc.pid)
-        return {"boot_s": round(boot_s, 3), "api_ready_s": round(t_api - t0 / 1e9, 3),
-                "rss_mb": round(mem["VmRSS"], 1), "hwm_mb": round(mem["VmHWM"], 1)}
+        return {
+            "boot_s": round(boot_s, 3),
+            "api_ready_s": round(t_api - t0 / 1e9, 3),
+            "rss_mb": round(mem["VmRSS"], 1),
+            "hwm_mb": round(mem["VmHWM"], 1),
+        }
     finally:
         stop_process(proc)
         conn = cs.conns.get(identity)
@@ -110,8 +118,11 @@ async def standalone(work: Path, run: int, idle_s: float) -> dict[str, Any]:
         t_api = await wait_api(proc, port, 30)
         await asyncio.sleep(idle_s)
         mem = proc_status_mb(proc.pid)
-        return {"api_ready_s": round(t_api - t0, 3), "rss_mb": round(mem["VmRSS"], 1),
-                "hwm_mb": round(mem["VmHWM"], 1)}
+        return {
+            "api_ready_s": round(t_api - t0, 3),
+            "rss_mb": round(mem["VmRSS"], 1),
+            "hwm_mb": round(mem["VmHWM"], 1),
+        }
     finally:
         stop_process(proc)
 
@@ -121,10 +132,14 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     cs = BenchCS()
     await cs.start()
     try:
-        runs = [await asyncio.wait_for(with_csms(cs, work, i, args.idle_s), 60)
-                for i in range(args.runs)]
-        alone = [await asyncio.wait_for(standalone(work, i, args.idle_s), 60)
-                 for i in range(args.runs_standalone)]
+        runs = [
+            await asyncio.wait_for(with_csms(cs, work, i, args.idle_s), 60)
+            for i in range(args.runs)
+        ]
+        alone = [
+            await asyncio.wait_for(standalone(work, i, args.idle_s), 60)
+            for i in range(args.runs_standalone)
+        ]
     except BaseException:
         print(f"benchmark failed; logs kept in {work}", file=sys.stderr)
         raise
@@ -135,41 +150,71 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     rss = [r["rss_mb"] for r in runs]
     rss_alone = [r["rss_mb"] for r in alone]
     return {
-        "params": {"runs": args.runs, "runs_standalone": args.runs_standalone, "idle_s": args.idle_s,
-                   "command": " ".join(chargebox_cmd())},
+        "params": {
+            "runs": args.runs,
+            "runs_standalone": args.runs_standalone,
+            "idle_s": args.idle_s,
+            "command": " ".join(chargebox_cmd()),
+        },
         "with_csms": runs,
         "standalone": alone,
-        "startup_to_boot_s": {"median": statistics.median(boots), "max": max(boots),
-                              "min": min(boots), "target": START_TARGET_S,
-                              "met": max(boots) < START_TARGET_S},
-        "idle_rss_mb_with_csms": {"median": statistics.median(rss), "max": max(rss),
-                                  "target": RSS_TARGET_MB, "met": max(rss) < RSS_TARGET_MB},
-        "idle_rss_mb_standalone": {"median": statistics.median(rss_alone), "max": max(rss_alone),
-                                   "target": RSS_TARGET_MB, "met": max(rss_alone) < RSS_TARGET_MB},
+        "startup_to_boot_s": {
+            "median": statistics.median(boots),
+            "max": max(boots),
+            "min": min(boots),
+            "target": START_TARGET_S,
+            "met": max(boots) < START_TARGET_S,
+        },
+        "idle_rss_mb_with_csms": {
+            "median": statistics.median(rss),
+            "max": max(rss),
+            "target": RSS_TARGET_MB,
+            "met": max(rss) < RSS_TARGET_MB,
+        },
+        "idle_rss_mb_standalone": {
+            "median": statistics.median(rss_alone),
+            "max": max(rss_alone),
+            "target": RSS_TARGET_MB,
+            "met": max(rss_alone) < RSS_TARGET_MB,
+        },
     }
 
 
 def table(res: dict[str, Any]) -> str:
-    out = [f"Start-up of the default station ({res['params']['command']}), "
-           f"fresh data dir each run; RSS after {res['params']['idle_s']} s idle"]
-    out.append(f"  {'run':<5} {'to BootNotification (s)':>24} {'API ready (s)':>14} "
-               f"{'VmRSS (MiB)':>12} {'VmHWM (MiB)':>12}")
+    out = [
+        f"Start-up of the default station ({res['params']['command']}), "
+        f"fresh data dir each run; RSS after {res['params']['idle_s']} s idle"
+    ]
+    out.append(
+        f"  {'run':<5} {'to BootNotification (s)':>24} {'API ready (s)':>14} "
+        f"{'VmRSS (MiB)':>12} {'VmHWM (MiB)':>12}"
+    )
     for i, r in enumerate(res["with_csms"], 1):
-        out.append(f"  {i:<5} {r['boot_s']:>24.3f} {r['api_ready_s']:>14.3f} "
-                   f"{r['rss_mb']:>12.1f} {r['hwm_mb']:>12.1f}")
+        out.append(
+            f"  {i:<5} {r['boot_s']:>24.3f} {r['api_ready_s']:>14.3f} "
+            f"{r['rss_mb']:>12.1f} {r['hwm_mb']:>12.1f}"
+        )
     s = res["startup_to_boot_s"]
-    out.append(f"  start -> BootNotification: median {s['median']:.3f} s, max {s['max']:.3f} s "
-               f"(target < {s['target']} s: {'met' if s['met'] else 'NOT met'})")
+    out.append(
+        f"  start -> BootNotification: median {s['median']:.3f} s, max {s['max']:.3f} s "
+        f"(target < {s['target']} s: {'met' if s['met'] else 'NOT met'})"
+    )
     m = res["idle_rss_mb_with_csms"]
-    out.append(f"  idle VmRSS with CSMS: median {m['median']:.1f} MiB, max {m['max']:.1f} MiB "
-               f"(target < {m['target']:.0f} MB: {'met' if m['met'] else 'NOT met'})")
+    out.append(
+        f"  idle VmRSS with CSMS: median {m['median']:.1f} MiB, max {m['max']:.1f} MiB "
+        f"(target < {m['target']:.0f} MB: {'met' if m['met'] else 'NOT met'})"
+    )
     out.append("  without CSMS (no --csms-url):")
     for i, r in enumerate(res["standalone"], 1):
-        out.append(f"  {i:<5} {'-':>24} {r['api_ready_s']:>14.3f} {r['rss_mb']:>12.1f} "
-                   f"{r['hwm_mb']:>12.1f}")
+        out.append(
+            f"  {i:<5} {'-':>24} {r['api_ready_s']:>14.3f} {r['rss_mb']:>12.1f} "
+            f"{r['hwm_mb']:>12.1f}"
+        )
     m = res["idle_rss_mb_standalone"]
-    out.append(f"  idle VmRSS without CSMS: median {m['median']:.1f} MiB, max {m['max']:.1f} MiB "
-               f"(target < {m['target']:.0f} MB: {'met' if m['met'] else 'NOT met'})")
+    out.append(
+        f"  idle VmRSS without CSMS: median {m['median']:.1f} MiB, max {m['max']:.1f} MiB "
+        f"(target < {m['target']:.0f} MB: {'met' if m['met'] else 'NOT met'})"
+    )
     return "\n".join(out)
 
 
@@ -179,7 +224,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--runs-standalone", type=int, default=3)
     parser.add_argument("--idle-s", type=float, default=5.0)
-    parser.add_argument("--workdir", default=None, help="parent of the data dirs (default: temp dir)")
+    parser.add_argument(
+        "--workdir", default=None, help="parent of the data dirs (default: temp dir)"
+    )
     args = parser.parse_args()
     res = asyncio.run(asyncio.wait_for(bench(args), 600))
     text = table(res)

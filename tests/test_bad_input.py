@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
 import httpx
 import pytest
 from ocpp.v16 import call
@@ -40,30 +41,57 @@ BAD_FRAMES: list[tuple[str, str, str]] = [
     ('[2,"act1",5,{}]', "act1", "FormationViolation"),
     # action
     ('[2,"id1","NoSuchAction",{}]', "id1", "NotImplemented"),
-    ('[2,"boot1","BootNotification",{"chargePointVendor":"x","chargePointModel":"y"}]',
-     "boot1", "NotSupported"),
+    (
+        '[2,"boot1","BootNotification",{"chargePointVendor":"x","chargePointModel":"y"}]',
+        "boot1",
+        "NotSupported",
+    ),
     ('[2,"hb1","Heartbeat",{}]', "hb1", "NotSupported"),
     # payload
     ('[2,"reset1","Reset",{"type":"Medium"}]', "reset1", "PropertyConstraintViolation"),
-    ('[2,"avail1","ChangeAvailability",{"connectorId":1,"type":"Broken"}]',
-     "avail1", "PropertyConstraintViolation"),
-    ('[2,"trig1","TriggerMessage",{"requestedMessage":"Nope"}]', "trig1", "PropertyConstraintViolation"),
-    ('[2,"cc1","ChangeConfiguration",{"key":"HeartbeatInterval"}]', "cc1", "OccurenceConstraintViolation"),
+    (
+        '[2,"avail1","ChangeAvailability",{"connectorId":1,"type":"Broken"}]',
+        "avail1",
+        "PropertyConstraintViolation",
+    ),
+    (
+        '[2,"trig1","TriggerMessage",{"requestedMessage":"Nope"}]',
+        "trig1",
+        "PropertyConstraintViolation",
+    ),
+    (
+        '[2,"cc1","ChangeConfiguration",{"key":"HeartbeatInterval"}]',
+        "cc1",
+        "OccurenceConstraintViolation",
+    ),
     ('[2,"dt1","DataTransfer",{"messageId":"ping"}]', "dt1", "OccurenceConstraintViolation"),
     ('[2,"unl1","UnlockConnector",{"connectorId":"1"}]', "unl1", "TypeConstraintViolation"),
     ('[2,"unl2","UnlockConnector",{"connectorId":null}]', "unl2", "TypeConstraintViolation"),
-    (f'[2,"cc2","ChangeConfiguration",{{"key":"{LONG_KEY}","value":"1"}}]', "cc2", "TypeConstraintViolation"),
-    ('[2,"extra1","UnlockConnector",{"connectorId":1,"colour":"red"}]', "extra1", "FormationViolation"),
+    (
+        f'[2,"cc2","ChangeConfiguration",{{"key":"{LONG_KEY}","value":"1"}}]',
+        "cc2",
+        "TypeConstraintViolation",
+    ),
+    (
+        '[2,"extra1","UnlockConnector",{"connectorId":1,"colour":"red"}]',
+        "extra1",
+        "FormationViolation",
+    ),
     ('[2,"extra2","GetConfiguration",{"key":[],"bogus":1}]', "extra2", "FormationViolation"),
     # several violations: structure wins over presence
     ('[2,"multi1","ChangeConfiguration",{"bogus":1}]', "multi1", "FormationViolation"),
     # refused by the handler (GetConfigurationMaxKeys = 100), not by the schema
-    (json.dumps([2, "many1", "GetConfiguration", {"key": [f"K{i}" for i in range(101)]}]),
-     "many1", "OccurenceConstraintViolation"),
+    (
+        json.dumps([2, "many1", "GetConfiguration", {"key": [f"K{i}" for i in range(101)]}]),
+        "many1",
+        "OccurenceConstraintViolation",
+    ),
 ]
 
 
-async def send_unrecorded(csms: TestCSMS, raw: str, unique_id: str, timeout: float = 10.0) -> list[Any]:
+async def send_unrecorded(
+    csms: TestCSMS, raw: str, unique_id: str, timeout: float = 10.0
+) -> list[Any]:
     """Like `csms.send_raw`, without recording the outbound frame (it may not be JSON)."""
     assert csms._ws is not None, "no charge point connected"
     start = len(csms.frames)
@@ -111,7 +139,9 @@ async def test_valid_frame_with_odd_but_legal_values_is_accepted(
     assert answer[0] == 3 and answer[2]["configurationKey"]
     answer = await csms.send_raw('[2,"ok2","UnlockConnector",{"connectorId":9}]', "ok2")
     assert answer == [3, "ok2", {"status": "NotSupported"}]
-    answer = await csms.send_raw('[2,"ok3","ChangeConfiguration",{"key":"NoSuchKey","value":"x"}]', "ok3")
+    answer = await csms.send_raw(
+        '[2,"ok3","ChangeConfiguration",{"key":"NoSuchKey","value":"x"}]', "ok3"
+    )
     assert answer == [3, "ok3", {"status": "NotSupported"}]
 
 
@@ -142,7 +172,8 @@ async def test_api_rejects_bad_bodies(station: StationProcess) -> None:
     await station.api("POST", "/sim/connectors/abc/plug", expect=422)
     async with httpx.AsyncClient() as client:
         r2 = await client.post(
-            station.base + "/sim/connectors/1/plug", content=b"{not json",
+            station.base + "/sim/connectors/1/plug",
+            content=b"{not json",
             headers={**station.headers, "Content-Type": "application/json"},
         )
     assert r2.status_code == 422
@@ -153,8 +184,12 @@ async def test_api_rejects_bad_bodies(station: StationProcess) -> None:
 
 async def test_api_requires_the_bearer_token(station: StationProcess) -> None:
     async with httpx.AsyncClient() as client:
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic dGVzdA=="},
-                        {"Authorization": "Bearer"}):
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong"},
+            {"Authorization": "Basic dGVzdA=="},
+            {"Authorization": "Bearer"},
+        ):
             r = await client.get(station.base + "/status", headers=headers)
             assert r.status_code == 401, (headers, r.status_code)
             r = await client.post(station.base + "/sim/connectors/1/plug", headers=headers)
@@ -179,15 +214,30 @@ async def test_api_requires_the_bearer_token(station: StationProcess) -> None:
         ("[ocpp]\nreconnect_min_s = 10\nreconnect_max_s = 5\n", "reconnect_min_s"),
         ("[[connectors]]\nid = 1\n[[connectors]]\nid = 3\n", "connector ids"),
         ("[ocpp\n", "not valid TOML"),
+        ('[ocpp.keys]\nHeartbeatInterval = "abc"\n', "ocpp.keys.HeartbeatInterval"),
+        ("[ocpp.keys]\nMeterValueSampleInterval = -1\n", "ocpp.keys.MeterValueSampleInterval"),
+        ('[ocpp.keys]\nNoSuchKey = "1"\n', "ocpp.keys.NoSuchKey"),
     ],
 )
 def test_bad_station_toml_stops_startup(tmp_path: Path, toml: str, names: str) -> None:
     config = tmp_path / "bad.toml"
     config.write_text(toml)
     proc = subprocess.run(
-        [sys.executable, "-m", "chargebox", "run", "--config", str(config),
-         "--data-dir", str(tmp_path / "data"), "--http-port", "0"],
-        capture_output=True, text=True, timeout=30,
+        [
+            sys.executable,
+            "-m",
+            "chargebox",
+            "run",
+            "--config",
+            str(config),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--http-port",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.splitlines()
@@ -200,7 +250,9 @@ def test_bad_station_toml_stops_startup(tmp_path: Path, toml: str, names: str) -
 def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "chargebox", "run", "--data-dir", str(tmp_path / "data"), *args],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
 
 

@@ -27,14 +27,18 @@ def ts(text: str) -> float:
 
 def tx_frames(csms: TestCSMS, start: int) -> list[tuple[str, dict[str, Any]]]:
     return [
-        (f.action, f.payload) for f in csms.frames[start:]
+        (f.action, f.payload)
+        for f in csms.frames[start:]
         if f.direction == "in" and f.action in TX_ACTIONS
     ]
 
 
 def energy(mv: dict[str, Any]) -> float:
     for value in mv["meterValue"][0]["sampledValue"]:
-        if value.get("measurand", "Energy.Active.Import.Register") == "Energy.Active.Import.Register":
+        if (
+            value.get("measurand", "Energy.Active.Import.Register")
+            == "Energy.Active.Import.Register"
+        ):
             return float(value["value"])
     raise AssertionError(f"no energy register in {mv}")
 
@@ -60,10 +64,15 @@ async def go_offline(csms: TestCSMS, station: StationProcess) -> None:
     await wait_until(disconnected, 10, "the station did not notice the connection loss")
 
 
-async def test_kill_9_while_offline_loses_nothing(station_factory: StationFactory, csms: TestCSMS) -> None:
-    station = await station_factory(keys={
-        "MeterValueSampleInterval": "1", "AllowOfflineTxForUnknownId": "true",
-    })
+async def test_kill_9_while_offline_loses_nothing(
+    station_factory: StationFactory, csms: TestCSMS
+) -> None:
+    station = await station_factory(
+        keys={
+            "MeterValueSampleInterval": "1",
+            "AllowOfflineTxForUnknownId": "true",
+        }
+    )
     await go_offline(csms, station)
     await station.plug(1)
     await station.present("TAG1", 1)
@@ -88,13 +97,17 @@ async def test_kill_9_while_offline_loses_nothing(station_factory: StationFactor
     sent = tx_frames(csms, back)
     names = [name for name, _ in sent]
     meter_values = [p for name, p in sent if name == "MeterValues"]
-    assert names == ["StartTransaction", *["MeterValues"] * len(meter_values), "StopTransaction"], names
+    assert names == ["StartTransaction", *["MeterValues"] * len(meter_values), "StopTransaction"], (
+        names
+    )
     assert len(names) >= waiting + 1, f"{waiting} queued before the kill, {names} delivered"
     start = sent[0][1]
     assert start["idTag"] == "TAG1" and start["connectorId"] == 1 and start["meterStart"] == 0
     assert all(mv["transactionId"] == 1001 and mv["connectorId"] == 1 for mv in meter_values)
     times = [ts(mv["meterValue"][0]["timestamp"]) for mv in meter_values]
-    assert times == sorted(times) and len(set(times)) == len(times), "MeterValues out of order or twice"
+    assert times == sorted(times) and len(set(times)) == len(times), (
+        "MeterValues out of order or twice"
+    )
     readings = [energy(mv) for mv in meter_values]
     assert readings == sorted(readings)
     assert readings[-1] > 0
@@ -116,9 +129,12 @@ async def test_kill_9_while_offline_loses_nothing(station_factory: StationFactor
 async def test_start_transaction_retried_after_timeout_gets_its_id(
     station_factory: StationFactory, csms: TestCSMS
 ) -> None:
-    station = await station_factory(keys={
-        "MeterValueSampleInterval": "1", "TransactionMessageRetryInterval": "1",
-    })
+    station = await station_factory(
+        keys={
+            "MeterValueSampleInterval": "1",
+            "TransactionMessageRetryInterval": "1",
+        }
+    )
     csms.no_answer = {"StartTransaction"}
     start = len(csms.frames)
     await station.plug(1)
@@ -135,26 +151,35 @@ async def test_start_transaction_retried_after_timeout_gets_its_id(
     assert len(starts) == 2 and starts[0] == starts[1] == first  # the same message, resent
     names = [name for name, _ in tx_frames(csms, start)]
     assert names[:2] == ["StartTransaction", "StartTransaction"] and names[-1] == "StopTransaction"
-    assert all(p["transactionId"] == 1001 for name, p in tx_frames(csms, start) if name == "MeterValues")
+    assert all(
+        p["transactionId"] == 1001 for name, p in tx_frames(csms, start) if name == "MeterValues"
+    )
 
 
 async def test_late_start_transaction_answer_names_the_transaction(
     station_factory: StationFactory, csms: TestCSMS
 ) -> None:
-    station = await station_factory(keys={
-        "MeterValueSampleInterval": "1", "TransactionMessageRetryInterval": "20",
-    })
+    station = await station_factory(
+        keys={
+            "MeterValueSampleInterval": "1",
+            "TransactionMessageRetryInterval": "20",
+        }
+    )
     csms.no_answer = {"StartTransaction"}
     start = len(csms.frames)
     await station.plug(1)
     await station.present("TAG1", 1)
     await csms.wait_for("StartTransaction", after=start)
     unique_id = next(
-        f.data[1] for f in csms.frames[start:] if f.direction == "in" and f.action == "StartTransaction"
+        f.data[1]
+        for f in csms.frames[start:]
+        if f.direction == "in" and f.action == "StartTransaction"
     )
     await asyncio.sleep(3.5)  # the charge point has given up waiting (call timeout 3 s)
     assert csms._ws is not None
-    await csms._ws.send(json.dumps([3, unique_id, {"transactionId": 4242, "idTagInfo": {"status": "Accepted"}}]))
+    await csms._ws.send(
+        json.dumps([3, unique_id, {"transactionId": 4242, "idTagInfo": {"status": "Accepted"}}])
+    )
     answered = time.monotonic()
     csms.no_answer = set()
 
@@ -164,7 +189,9 @@ async def test_late_start_transaction_answer_names_the_transaction(
     await wait_until(has_id, 5, "the late answer was not applied")
     mv = await csms.wait_for("MeterValues", {"transactionId": 4242}, after=start, timeout=20)
     delay = time.monotonic() - answered
-    assert delay < 3.0, f"queued MeterValues waited {delay:.1f}s for the retry timer after the late answer"
+    assert delay < 3.0, (
+        f"queued MeterValues waited {delay:.1f}s for the retry timer after the late answer"
+    )
     assert mv["connectorId"] == 1
     await station.present("TAG1", 1)
     stop = await csms.wait_for("StopTransaction", after=start, timeout=20)
@@ -177,9 +204,12 @@ async def test_late_start_transaction_answer_names_the_transaction(
 async def test_stop_transaction_callerror_retried_then_dropped(
     station_factory: StationFactory, csms: TestCSMS
 ) -> None:
-    station = await station_factory(keys={
-        "TransactionMessageAttempts": "3", "TransactionMessageRetryInterval": "1",
-    })
+    station = await station_factory(
+        keys={
+            "TransactionMessageAttempts": "3",
+            "TransactionMessageRetryInterval": "1",
+        }
+    )
     assert csms.cp is not None
 
     def refuse(**_: Any) -> Any:
@@ -200,13 +230,17 @@ async def test_stop_transaction_callerror_retried_then_dropped(
 
     await wait_until(three_attempts, 15, "StopTransaction was not retried")
     await asyncio.sleep(4.0)  # a fourth attempt would come by now (interval x attempts)
-    attempts = [f for f in csms.frames[stop_at:] if f.direction == "in" and f.action == "StopTransaction"]
+    attempts = [
+        f for f in csms.frames[stop_at:] if f.direction == "in" and f.action == "StopTransaction"
+    ]
     assert len(attempts) == 3, [f.raw for f in attempts]
     assert len({f.data[1] for f in attempts}) == 3  # each attempt is a new CALL
     assert all(f.payload == attempts[0].payload for f in attempts)
     assert attempts[0].payload["transactionId"] == 1001
     errors = {
-        f.data[1]: f.data[2] for f in csms.frames[stop_at:] if f.direction == "out" and f.data[0] == 4
+        f.data[1]: f.data[2]
+        for f in csms.frames[stop_at:]
+        if f.direction == "out" and f.data[0] == 4
     }
     assert all(errors.get(f.data[1]) == "InternalError" for f in attempts), errors
     gaps = [b.at - a.at for a, b in zip(attempts, attempts[1:], strict=False)]
@@ -234,28 +268,39 @@ async def test_late_start_answer_releases_the_queue_at_once(
     station_factory: StationFactory, csms: TestCSMS
 ) -> None:
     """Nothing else wakes the sender here (no sampling, the session already stopped)."""
-    station = await station_factory(keys={
-        "MeterValueSampleInterval": "0", "TransactionMessageRetryInterval": "20",
-    })
+    station = await station_factory(
+        keys={
+            "MeterValueSampleInterval": "0",
+            "TransactionMessageRetryInterval": "20",
+        }
+    )
     csms.no_answer = {"StartTransaction"}
     start = len(csms.frames)
     await station.plug(1)
     await station.present("TAG1", 1)
     await csms.wait_for("StartTransaction", after=start)
     unique_id = next(
-        f.data[1] for f in csms.frames[start:] if f.direction == "in" and f.action == "StartTransaction"
+        f.data[1]
+        for f in csms.frames[start:]
+        if f.direction == "in" and f.action == "StartTransaction"
     )
     await asyncio.sleep(1.0)
     await station.present("TAG1", 1)  # stopped before the central system answered
     await asyncio.sleep(3.0)  # the charge point has given up waiting (call timeout 3 s)
     await station.unplug(1)
-    await csms.wait_for("StatusNotification", {"connectorId": 1, "status": "Available"}, after=start)
+    await csms.wait_for(
+        "StatusNotification", {"connectorId": 1, "status": "Available"}, after=start
+    )
     await asyncio.sleep(0.5)
     assert csms._ws is not None
-    await csms._ws.send(json.dumps([3, unique_id, {"transactionId": 4343, "idTagInfo": {"status": "Accepted"}}]))
+    await csms._ws.send(
+        json.dumps([3, unique_id, {"transactionId": 4343, "idTagInfo": {"status": "Accepted"}}])
+    )
     answered = time.monotonic()
     stop = await csms.wait_for("StopTransaction", after=start, timeout=25)
     delay = time.monotonic() - answered
     assert stop["transactionId"] == 4343 and stop["reason"] == "Local"
-    assert delay < 3.0, f"StopTransaction waited {delay:.1f}s for the retry timer after the late answer"
+    assert delay < 3.0, (
+        f"StopTransaction waited {delay:.1f}s for the retry timer after the late answer"
+    )
     assert [n for n, _ in tx_frames(csms, start)] == ["StartTransaction", "StopTransaction"]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from chargebox import settings as station_file
 from chargebox.core.auth import AuthMode
-from chargebox.core.config_keys import Configuration
+from chargebox.core.config_keys import Configuration, ConfigValueError
 from chargebox.core.connector import ConnectorHardware, ConnectorSpec
 from chargebox.core.events import (
     AvailabilityChanged,
@@ -71,6 +71,12 @@ class Runtime:
 
     def __init__(self, options: RunOptions) -> None:
         file = station_file.load(options.config)
+        try:  # an invalid [ocpp.keys] value in the file stops start-up like any other field
+            count = options.connectors or len(file.connector_list())
+            fixed_count = {"NumberOfConnectors": str(count)}
+            Configuration.load(fixed_count, file.ocpp.key_overrides(), strict=True)
+        except ConfigValueError as exc:
+            raise station_file.SettingsError(f"{options.config}: ocpp.keys.{exc}") from None
         self.file = file
         self.options = options
         self.data_dir = Path(options.data_dir or file.station.data_dir)
@@ -170,8 +176,17 @@ class Runtime:
 
     def _config_changed(self, key: str, value: str) -> None:
         if key != "NumberOfConnectors":
-            self.settings_store.set(key, value)
+            self._persist_setting(key, value)
         self.bus.publish(ConfigurationChanged(self.clock.time(), key, value))
+
+    def _persist_setting(self, key: str, value: str) -> None:
+        """Written right after the current handler, so its fsync does not delay the answer."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.settings_store.set(key, value)
+            return
+        loop.call_soon(self.settings_store.set, key, value)
 
     def _availability_changed(self, event: AvailabilityChanged) -> None:
         self.state.set("availability", str(event.connector_id), event.availability)

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 from ocpp.v16 import call
-
 from tests.csms import StationProcess, TestCSMS
 
 # ------------------------------------------------------------------ helpers
@@ -33,7 +32,10 @@ def calls_since(csms: TestCSMS, start: int, action: str) -> list[dict[str, Any]]
 
 def energy(mv: dict[str, Any]) -> float:
     for value in mv["meterValue"][0]["sampledValue"]:
-        if value.get("measurand", "Energy.Active.Import.Register") == "Energy.Active.Import.Register":
+        if (
+            value.get("measurand", "Energy.Active.Import.Register")
+            == "Energy.Active.Import.Register"
+        ):
             return float(value["value"])
     raise AssertionError(f"no energy register in {mv}")
 
@@ -69,8 +71,12 @@ async def start_session(
     start = len(csms.frames)
     await station.plug(connector_id)
     await station.present(id_tag, connector_id)
-    tx = await csms.wait_for("StartTransaction", {"connectorId": connector_id, "idTag": id_tag}, after=start)
-    await csms.wait_for("StatusNotification", {"connectorId": connector_id, "status": "Charging"}, after=start)
+    tx = await csms.wait_for(
+        "StartTransaction", {"connectorId": connector_id, "idTag": id_tag}, after=start
+    )
+    await csms.wait_for(
+        "StatusNotification", {"connectorId": connector_id, "status": "Charging"}, after=start
+    )
     return tx
 
 
@@ -82,14 +88,17 @@ async def cache_tag(station: StationProcess, csms: TestCSMS, id_tag: str) -> Non
     await station.wait_status(1, "Preparing")
     await station.present(id_tag, 1)
     await station.wait_status(1, "Available")
-    await csms.wait_for("StatusNotification", {"connectorId": 1, "status": "Available"}, after=start)
+    await csms.wait_for(
+        "StatusNotification", {"connectorId": 1, "status": "Available"}, after=start
+    )
 
 
 async def trigger(csms: TestCSMS, uid: str, payload: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """TriggerMessage as a raw frame: its answer, and the index of the answer among the frames."""
     answer = await csms.send_raw(json.dumps([2, uid, "TriggerMessage", payload]), uid)
     index = next(
-        i for i, f in enumerate(csms.frames)
+        i
+        for i, f in enumerate(csms.frames)
         if f.direction == "in" and f.data[0] in (3, 4) and f.data[1] == uid
     )
     assert answer[0] == 3, answer
@@ -103,7 +112,9 @@ async def test_tc_023_cs_authorize_invalid(station: StationProcess, csms: TestCS
     csms.id_tags = {"BAD": {"status": "Invalid"}}
     start = len(csms.frames)
     await station.plug(1)
-    await csms.wait_for("StatusNotification", {"connectorId": 1, "status": "Preparing"}, after=start)
+    await csms.wait_for(
+        "StatusNotification", {"connectorId": 1, "status": "Preparing"}, after=start
+    )
     await station.present("BAD", 1)
     await csms.wait_for("Authorize", {"idTag": "BAD"}, after=start)
     await asyncio.sleep(1.0)
@@ -112,8 +123,12 @@ async def test_tc_023_cs_authorize_invalid(station: StationProcess, csms: TestCS
     assert current["transaction_id"] is None and current["local_transaction_id"] is None
     assert await queued(station) == 0
     await station.unplug(1)
-    await csms.wait_for("StatusNotification", {"connectorId": 1, "status": "Available"}, after=start)
-    statuses = [p["status"] for p in calls_since(csms, start, "StatusNotification") if p["connectorId"] == 1]
+    await csms.wait_for(
+        "StatusNotification", {"connectorId": 1, "status": "Available"}, after=start
+    )
+    statuses = [
+        p["status"] for p in calls_since(csms, start, "StatusNotification") if p["connectorId"] == 1
+    ]
     assert "Charging" not in statuses and "Finishing" not in statuses
     assert not calls_since(csms, start, "StartTransaction")
 
@@ -122,7 +137,9 @@ async def test_tc_024_cs_lock_failure(station: StationProcess, csms: TestCSMS) -
     start = len(csms.frames)
     await station.fault(1, "lock_failure")  # the lock is broken; nothing shows until it is used
     await station.plug(1)
-    await csms.wait_for("StatusNotification", {"connectorId": 1, "status": "Preparing"}, after=start)
+    await csms.wait_for(
+        "StatusNotification", {"connectorId": 1, "status": "Preparing"}, after=start
+    )
     await station.present("TAG1", 1)
     auth = len(csms.frames)
     await csms.wait_for("Authorize", {"idTag": "TAG1"}, after=start)
@@ -145,7 +162,9 @@ async def test_tc_026_cs_remote_start_connector_unavailable(
     start = len(csms.frames)
     result = await csms.call(call.ChangeAvailability(connector_id=1, type="Inoperative"))
     assert result["status"] == "Accepted"
-    await csms.wait_for("StatusNotification", {"connectorId": 1, "status": "Unavailable"}, after=start)
+    await csms.wait_for(
+        "StatusNotification", {"connectorId": 1, "status": "Unavailable"}, after=start
+    )
     result = await csms.call(call.RemoteStartTransaction(id_tag="TAG1", connector_id=1))
     assert result["status"] == "Rejected"
 
@@ -160,16 +179,23 @@ async def test_tc_026_cs_remote_start_connector_unavailable(
     assert (await station.status(1))["status"] == "Unavailable"
 
 
-async def test_tc_027_cs_remote_start_connector_id_zero(station: StationProcess, csms: TestCSMS) -> None:
+async def test_tc_027_cs_remote_start_connector_id_zero(
+    station: StationProcess, csms: TestCSMS
+) -> None:
     start = len(csms.frames)
     result = await csms.call(call.RemoteStartTransaction(id_tag="TAG1", connector_id=0))
     assert result["status"] == "Rejected"
     await asyncio.sleep(0.5)
     assert not calls_since(csms, start, "StartTransaction")
-    assert [c["status"] for c in (await station.status())["connectors"]] == ["Available", "Available"]
+    assert [c["status"] for c in (await station.status())["connectors"]] == [
+        "Available",
+        "Available",
+    ]
 
 
-async def test_tc_028_cs_remote_stop_unknown_transaction(station: StationProcess, csms: TestCSMS) -> None:
+async def test_tc_028_cs_remote_stop_unknown_transaction(
+    station: StationProcess, csms: TestCSMS
+) -> None:
     tx = await start_session(station, csms)
     start = len(csms.frames)
     result = await csms.call(call.RemoteStopTransaction(transaction_id=424242))
@@ -186,7 +212,9 @@ async def test_tc_030_cs_unlock_failure(station: StationProcess, csms: TestCSMS)
     await station.fault(1, "lock_failure")
     result = await csms.call(call.UnlockConnector(connector_id=1))
     assert result["status"] == "UnlockFailed"
-    faulted = await csms.wait_for("StatusNotification", {"connectorId": 1, "status": "Faulted"}, after=start)
+    faulted = await csms.wait_for(
+        "StatusNotification", {"connectorId": 1, "status": "Faulted"}, after=start
+    )
     assert faulted["errorCode"] == "ConnectorLockFailure"
 
 
@@ -205,7 +233,8 @@ async def test_tc_036_cs_connection_loss_during_transaction(
     station: StationProcess, csms: TestCSMS
 ) -> None:
     assert (await csms.call(call.ChangeConfiguration(key="MeterValueSampleInterval", value="1")))[
-        "status"] == "Accepted"
+        "status"
+    ] == "Accepted"
     start = len(csms.frames)
     await start_session(station, csms)
     await csms.wait_for("MeterValues", {"transactionId": 1001}, after=start)
@@ -234,7 +263,9 @@ async def test_tc_036_cs_connection_loss_during_transaction(
     assert readings == sorted(readings)
     assert stop["meterStop"] >= readings[-1]
     assert actions_since(csms, start, "StartTransaction", "StopTransaction") == [
-        "StartTransaction", "StopTransaction"]
+        "StartTransaction",
+        "StopTransaction",
+    ]
 
 
 async def test_tc_037_1_cs_offline_start_transaction_valid_id_tag(
@@ -268,10 +299,13 @@ async def test_tc_037_1_cs_offline_start_transaction_valid_id_tag(
 async def test_tc_037_2_cs_offline_start_invalid_id_tag_stop_on_invalid_false(
     station_factory: Any, csms: TestCSMS
 ) -> None:
-    station = await station_factory(keys={
-        "AllowOfflineTxForUnknownId": "true", "StopTransactionOnInvalidId": "false",
-        "MaxEnergyOnInvalidId": "0",
-    })
+    station = await station_factory(
+        keys={
+            "AllowOfflineTxForUnknownId": "true",
+            "StopTransactionOnInvalidId": "false",
+            "MaxEnergyOnInvalidId": "0",
+        }
+    )
     csms.id_tags = {"UNKNOWN1": {"status": "Invalid"}}
     await go_offline(csms, station)
     await station.plug(1)
@@ -280,7 +314,9 @@ async def test_tc_037_2_cs_offline_start_invalid_id_tag_stop_on_invalid_false(
     back = len(csms.frames)
     await go_online(csms)
     await csms.wait_for("StartTransaction", {"connectorId": 1, "idTag": "UNKNOWN1"}, after=back)
-    await csms.wait_for("StatusNotification", {"connectorId": 1, "status": "SuspendedEVSE"}, after=back)
+    await csms.wait_for(
+        "StatusNotification", {"connectorId": 1, "status": "SuspendedEVSE"}, after=back
+    )
     current = await station.wait_status(1, "SuspendedEVSE")
     assert current["transaction_id"] == 1001 and current["offered_a"] == 0
     await asyncio.sleep(1.5)
@@ -291,15 +327,20 @@ async def test_tc_037_2_cs_offline_start_invalid_id_tag_stop_on_invalid_false(
     stop = await csms.wait_for("StopTransaction", {"transactionId": 1001}, after=back)
     assert stop["reason"] == "Local"
     assert actions_since(csms, back, "StartTransaction", "StopTransaction") == [
-        "StartTransaction", "StopTransaction"]
+        "StartTransaction",
+        "StopTransaction",
+    ]
 
 
 async def test_tc_037_3_cs_offline_start_invalid_id_tag_stop_on_invalid_true(
     station_factory: Any, csms: TestCSMS
 ) -> None:
-    station = await station_factory(keys={
-        "AllowOfflineTxForUnknownId": "true", "StopTransactionOnInvalidId": "true",
-    })
+    station = await station_factory(
+        keys={
+            "AllowOfflineTxForUnknownId": "true",
+            "StopTransactionOnInvalidId": "true",
+        }
+    )
     csms.id_tags = {"UNKNOWN1": {"status": "Invalid"}}
     await go_offline(csms, station)
     await station.plug(1)
@@ -311,7 +352,9 @@ async def test_tc_037_3_cs_offline_start_invalid_id_tag_stop_on_invalid_true(
     stop = await csms.wait_for("StopTransaction", {"transactionId": 1001}, after=back)
     assert stop["reason"] == "DeAuthorized"
     assert actions_since(csms, back, "StartTransaction", "StopTransaction") == [
-        "StartTransaction", "StopTransaction"]
+        "StartTransaction",
+        "StopTransaction",
+    ]
     await csms.wait_for("StatusNotification", {"connectorId": 1, "status": "Finishing"}, after=back)
 
 
@@ -330,7 +373,9 @@ async def test_tc_038_cs_offline_stop_transaction(station: StationProcess, csms:
     assert stop["meterStop"] >= tx["meterStart"]
     await wait_queue_empty(station)
     assert actions_since(csms, start, "StartTransaction", "StopTransaction") == [
-        "StartTransaction", "StopTransaction"]
+        "StartTransaction",
+        "StopTransaction",
+    ]
 
 
 async def test_tc_039_cs_offline_transaction(station_factory: Any, csms: TestCSMS) -> None:
@@ -351,25 +396,33 @@ async def test_tc_039_cs_offline_transaction(station_factory: Any, csms: TestCSM
     assert ts(tx["timestamp"]) < ts(stop["timestamp"])
     assert stop["meterStop"] >= tx["meterStart"]
     assert actions_since(csms, back, "StartTransaction", "StopTransaction") == [
-        "StartTransaction", "StopTransaction"]
+        "StartTransaction",
+        "StopTransaction",
+    ]
     await wait_queue_empty(station)
 
 
 # ---------------------------------------------------------- 2.13 configuration
 
 
-async def test_tc_040_1_cs_configuration_unknown_key(station: StationProcess, csms: TestCSMS) -> None:
+async def test_tc_040_1_cs_configuration_unknown_key(
+    station: StationProcess, csms: TestCSMS
+) -> None:
     result = await csms.call(call.ChangeConfiguration(key="NoSuchKeyAtAll", value="1"))
     assert result["status"] == "NotSupported"
     conf = await csms.call(call.GetConfiguration(key=["NoSuchKeyAtAll"]))
     assert conf.get("unknownKey") == ["NoSuchKeyAtAll"]
 
 
-async def test_tc_040_2_cs_configuration_invalid_value(station: StationProcess, csms: TestCSMS) -> None:
+async def test_tc_040_2_cs_configuration_invalid_value(
+    station: StationProcess, csms: TestCSMS
+) -> None:
     before = await csms.call(call.GetConfiguration(key=["MeterValueSampleInterval"]))
     old = before["configurationKey"][0]["value"]
     for bad in ("-1", "abc"):
-        result = await csms.call(call.ChangeConfiguration(key="MeterValueSampleInterval", value=bad))
+        result = await csms.call(
+            call.ChangeConfiguration(key="MeterValueSampleInterval", value=bad)
+        )
         assert result["status"] == "Rejected", bad
         after = await csms.call(call.GetConfiguration(key=["MeterValueSampleInterval"]))
         assert after["configurationKey"][0]["value"] == old
@@ -397,9 +450,13 @@ async def test_tc_041_cs_fault_behaviour(station: StationProcess, csms: TestCSMS
     )
     assert finishing["errorCode"] == "NoError"
     await station.unplug(1)
-    await csms.wait_for("StatusNotification", {"connectorId": 1, "status": "Available"}, after=cleared)
+    await csms.wait_for(
+        "StatusNotification", {"connectorId": 1, "status": "Available"}, after=cleared
+    )
     assert actions_since(csms, start, "StartTransaction", "StopTransaction") == [
-        "StartTransaction", "StopTransaction"]
+        "StartTransaction",
+        "StopTransaction",
+    ]
 
     # A warning: reported on connector 0 with the status it has, nothing stops.
     warn = len(csms.frames)
@@ -411,7 +468,9 @@ async def test_tc_041_cs_fault_behaviour(station: StationProcess, csms: TestCSMS
     await asyncio.sleep(0.3)
     assert not [p for p in calls_since(csms, warn, "StatusNotification") if p["connectorId"] != 0]
     await station.clear_fault(0, "reader_failure")
-    ok = await csms.wait_for("StatusNotification", {"connectorId": 0, "errorCode": "NoError"}, after=warn)
+    ok = await csms.wait_for(
+        "StatusNotification", {"connectorId": 0, "errorCode": "NoError"}, after=warn
+    )
     assert ok["status"] == "Available"
 
 
@@ -422,8 +481,11 @@ async def test_tc_054_cs_trigger_message(station: StationProcess, csms: TestCSMS
     cases: list[tuple[dict[str, Any], str, dict[str, Any]]] = [
         ({"requestedMessage": "BootNotification"}, "BootNotification", {}),
         ({"requestedMessage": "Heartbeat"}, "Heartbeat", {}),
-        ({"requestedMessage": "StatusNotification", "connectorId": 1}, "StatusNotification",
-         {"connectorId": 1}),
+        (
+            {"requestedMessage": "StatusNotification", "connectorId": 1},
+            "StatusNotification",
+            {"connectorId": 1},
+        ),
         ({"requestedMessage": "MeterValues", "connectorId": 1}, "MeterValues", {"connectorId": 1}),
     ]
     for n, (payload, action, match) in enumerate(cases):
@@ -432,7 +494,9 @@ async def test_tc_054_cs_trigger_message(station: StationProcess, csms: TestCSMS
         assert answer == {"status": "Accepted"}, (payload, answer)
         triggered = await csms.wait_for(action, match, after=index + 1)
         # nothing triggered goes out before the CALLRESULT
-        assert not [f for f in csms.frames[sent:index] if f.direction == "in" and f.action == action]
+        assert not [
+            f for f in csms.frames[sent:index] if f.direction == "in" and f.action == action
+        ]
         if action == "MeterValues":
             assert triggered["meterValue"][0]["sampledValue"][0]["context"] == "Trigger"
             assert "transactionId" not in triggered
@@ -443,13 +507,17 @@ async def test_tc_054_cs_trigger_message(station: StationProcess, csms: TestCSMS
     answer, index = await trigger(csms, "trig-all", {"requestedMessage": "StatusNotification"})
     assert answer == {"status": "Accepted"}
     for cid in (0, 1, 2):
-        await csms.wait_for("StatusNotification", {"connectorId": cid, "status": "Available"}, after=index + 1)
+        await csms.wait_for(
+            "StatusNotification", {"connectorId": cid, "status": "Available"}, after=index + 1
+        )
 
 
 async def test_tc_055_cs_trigger_message_rejected(station: StationProcess, csms: TestCSMS) -> None:
     start = len(csms.frames)
     for n, requested in enumerate(("MeterValues", "StatusNotification")):
-        answer, _ = await trigger(csms, f"bad-{n}", {"requestedMessage": requested, "connectorId": 9})
+        answer, _ = await trigger(
+            csms, f"bad-{n}", {"requestedMessage": requested, "connectorId": 9}
+        )
         assert answer == {"status": "Rejected"}
     await asyncio.sleep(0.5)
     assert not calls_since(csms, start, "MeterValues")

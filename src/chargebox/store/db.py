@@ -255,6 +255,24 @@ class Database:
             except sqlite3.Error as exc:
                 raise StoreError(str(exc)) from exc
 
+    def execute_relaxed(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
+        """A write that may be lost in a power cut (never in a process crash).
+
+        WAL with synchronous=NORMAL skips the fsync of this commit. Only for writes whose
+        loss is harmless, such as deleting a message already delivered: at worst it is
+        sent again after a power cut.
+        """
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute("PRAGMA synchronous=NORMAL")
+                try:
+                    return conn.execute(sql, params)
+                finally:
+                    conn.execute("PRAGMA synchronous=FULL")
+            except sqlite3.Error as exc:
+                raise StoreError(str(exc)) from exc
+
     def query(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         """All rows of a SELECT, fetched under the lock (the connection is shared)."""
         with self._lock:

@@ -91,8 +91,12 @@ class MessageQueue:
             return int(found[0])
 
     def remove(self, msg_id: int) -> bool:
-        """Drop a message once the CSMS answered it; True if it was queued."""
-        return self._db.execute("DELETE FROM message_queue WHERE id = ?", (msg_id,)).rowcount > 0
+        """Drop a message once the CSMS answered it; True if it was queued.
+
+        Not fsynced: losing this delete in a power cut only re-sends the message.
+        """
+        cursor = self._db.execute_relaxed("DELETE FROM message_queue WHERE id = ?", (msg_id,))
+        return cursor.rowcount > 0
 
     def __len__(self) -> int:
         row = self._db.query_one("SELECT COUNT(*) AS n FROM message_queue")
