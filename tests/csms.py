@@ -274,8 +274,10 @@ class TestCSMS:
         async with self._changed:
             while True:
                 for frame in self.frames[start:]:
+                    if frame.direction != "in":
+                        continue  # what we sent may be deliberately broken JSON
                     data = frame.data
-                    if frame.direction == "in" and isinstance(data, list) and data[0] in (3, 4) and data[1] == unique_id:
+                    if isinstance(data, list) and data[0] in (3, 4) and data[1] == unique_id:
                         return list(data)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

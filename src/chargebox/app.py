@@ -14,6 +14,7 @@ import secrets
 import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,6 +95,7 @@ class Runtime:
         self.auth_cache = AuthCacheStore(self.db)
         self.bus = EventBus()
         self.clock = SystemClock()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="settings-writer")
 
         specs = file.connector_list()
         if options.connectors is not None:
@@ -180,13 +182,11 @@ class Runtime:
         self.bus.publish(ConfigurationChanged(self.clock.time(), key, value))
 
     def _persist_setting(self, key: str, value: str) -> None:
-        """Written right after the current handler, so its fsync does not delay the answer."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.settings_store.set(key, value)
-            return
-        loop.call_soon(self.settings_store.set, key, value)
+        """Written by one background thread, in order, so its fsync never stalls the loop.
+
+        The value is already in force in memory; the write follows within milliseconds.
+        """
+        self._writer.submit(self.settings_store.set, key, value)
 
     def _availability_changed(self, event: AvailabilityChanged) -> None:
         self.state.set("availability", str(event.connector_id), event.availability)
@@ -288,6 +288,7 @@ class Runtime:
             if task is not tasks[1]:
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._writer.shutdown(wait=True)
         self.db.close()
 
 

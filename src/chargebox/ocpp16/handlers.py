@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 
 VENDOR_ID = "chargebox"
 
+# Commands after which the station's state (and so its statuses) may have changed.
+_CHANGES_STATE = frozenset(
+    {"ChangeAvailability", "RemoteStartTransaction", "RemoteStopTransaction", "UnlockConnector"}
+)
+
 
 class Handlers:
     def __init__(
@@ -51,7 +56,8 @@ class Handlers:
 
     def handle(self, call: framing.Call) -> HandlerResult:
         result = self._table[call.action](call.payload)
-        self.station.tick()  # statuses caused by the command are decided now
+        if call.action in _CHANGES_STATE:
+            self.station.tick()  # statuses caused by the command are decided now
         return result
 
     # ------------------------------------------------------------------ Core
