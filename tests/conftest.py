@@ -28,14 +28,22 @@ async def station_factory(
     started: list[StationProcess] = []
 
     async def make(
-        *, keys: dict[str, str] | None = None, connectors: int = 2, extra_toml: str = "",
-        connect: bool = True, boot: bool = True, csms_url: str | None = "default",
+        *,
+        keys: dict[str, str] | None = None,
+        connectors: int = 2,
+        extra_toml: str = "",
+        connect: bool = True,
+        boot: bool = True,
+        csms_url: str | None = "default",
     ) -> StationProcess:
         workdir = tmp_path / f"station{len(started)}"
         workdir.mkdir()
         station = StationProcess(
-            workdir, csms.url if csms_url == "default" else csms_url,
-            keys=keys or {}, extra_toml=extra_toml, connectors=connectors,
+            workdir,
+            csms.url if csms_url == "default" else csms_url,
+            keys=keys or {},
+            extra_toml=extra_toml,
+            connectors=connectors,
         )
         station.start()
         started.append(station)

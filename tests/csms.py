@@ -169,8 +169,12 @@ class TestCSMS:
     # -- server
     async def start(self) -> None:
         self._server = await serve(
-            self._handler, "127.0.0.1", self.port, subprotocols=[websockets.Subprotocol("ocpp1.6")],
-            process_request=self._process_request, ssl=self.ssl_context,
+            self._handler,
+            "127.0.0.1",
+            self.port,
+            subprotocols=[websockets.Subprotocol("ocpp1.6")],
+            process_request=self._process_request,
+            ssl=self.ssl_context,
         )
 
     async def stop(self) -> None:
@@ -222,7 +226,11 @@ class TestCSMS:
 
     # -- what the charge point sent
     def calls(self, action: str | None = None) -> list[Frame]:
-        return [f for f in self.frames if f.direction == "in" and f.action and f.action in (action or f.action)]
+        return [
+            f
+            for f in self.frames
+            if f.direction == "in" and f.action and f.action in (action or f.action)
+        ]
 
     def actions(self) -> list[str]:
         return [f.action for f in self.calls() if f.action]
@@ -231,18 +239,28 @@ class TestCSMS:
         self.frames.clear()
 
     async def wait_for(
-        self, action: str, match: dict[str, Any] | None = None, timeout: float = 10.0, after: int = 0
+        self,
+        action: str,
+        match: dict[str, Any] | None = None,
+        timeout: float = 10.0,
+        after: int = 0,
     ) -> dict[str, Any]:
-        """The first CALL `action` (at index >= after among all frames) whose payload contains `match`."""
+        """The first CALL `action` at frame index >= `after` whose payload contains `match`."""
         deadline = time.monotonic() + timeout
         async with self._changed:
             while True:
                 for frame in self.frames[after:]:
-                    if frame.direction == "in" and frame.action == action and _contains(frame.payload, match or {}):
+                    if (
+                        frame.direction == "in"
+                        and frame.action == action
+                        and _contains(frame.payload, match or {})
+                    ):
                         return frame.payload
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"no {action} matching {match} within {timeout}s; got {self.actions()}")
+                    raise AssertionError(
+                        f"no {action} matching {match} within {timeout}s; got {self.actions()}"
+                    )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), remaining)
 
@@ -288,7 +306,9 @@ class TestCSMS:
 
 def _contains(payload: Any, match: Any) -> bool:
     if isinstance(match, dict):
-        return isinstance(payload, dict) and all(k in payload and _contains(payload[k], v) for k, v in match.items())
+        return isinstance(payload, dict) and all(
+            k in payload and _contains(payload[k], v) for k, v in match.items()
+        )
     return bool(payload == match)
 
 
@@ -337,9 +357,20 @@ class StationProcess:
 
     def start(self) -> None:
         config = self.write_config()
-        cmd = [sys.executable, "-m", "chargebox", "run", "--config", str(config),
-               "--data-dir", str(self.workdir / "data"), "--id", self.identity,
-               "--http-port", str(self.http_port)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "chargebox",
+            "run",
+            "--config",
+            str(config),
+            "--data-dir",
+            str(self.workdir / "data"),
+            "--id",
+            self.identity,
+            "--http-port",
+            str(self.http_port),
+        ]
         if self.csms_url:
             cmd += ["--csms-url", self.csms_url]
         env = {**os.environ, "CHARGEBOX_API_TOKEN": API_TOKEN}
@@ -360,7 +391,9 @@ class StationProcess:
         async with httpx.AsyncClient() as client:
             while time.monotonic() < deadline:
                 if self.proc is not None and self.proc.poll() is not None:
-                    raise AssertionError(f"station exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
+                    raise AssertionError(
+                        f"station exited with {self.proc.returncode}:\n{self.log()[-3000:]}"
+                    )
                 try:
                     r = await client.get(self.base + "/status", headers=self.headers, timeout=1)
                     if r.status_code == 200:
@@ -376,7 +409,9 @@ class StationProcess:
 
     async def api(self, method: str, path: str, json_body: Any = None, expect: int = 200) -> Any:
         async with httpx.AsyncClient() as client:
-            r = await client.request(method, self.base + path, json=json_body, headers=self.headers, timeout=5)
+            r = await client.request(
+                method, self.base + path, json=json_body, headers=self.headers, timeout=5
+            )
         assert r.status_code == expect, f"{method} {path}: {r.status_code} {r.text}"
         return r.json()
 
@@ -412,5 +447,7 @@ class StationProcess:
             if current["status"] == status:
                 return current
             if time.monotonic() > deadline:
-                raise AssertionError(f"connector {connector_id} is {current['status']}, not {status}")
+                raise AssertionError(
+                    f"connector {connector_id} is {current['status']}, not {status}"
+                )
             await asyncio.sleep(0.05)

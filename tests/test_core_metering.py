@@ -53,7 +53,9 @@ def test_current_import_without_phase_lists_each_phase() -> None:
 def test_voltage_without_phase_lists_line_to_neutral() -> None:
     values = one("Voltage")
     assert [(v.value, v.phase, v.unit) for v in values] == [
-        ("229.0", "L1-N", "V"), ("231.5", "L2-N", "V"), ("230.0", "L3-N", "V"),
+        ("229.0", "L1-N", "V"),
+        ("231.5", "L2-N", "V"),
+        ("230.0", "L3-N", "V"),
     ]
 
 
@@ -84,8 +86,9 @@ def test_phase_suffix_on_a_scalar_measurand_reports_the_scalar_with_phase() -> N
 def test_unknown_and_missing_values_are_skipped_and_order_is_kept() -> None:
     m = Measurement(100.0, 0.0)  # no SoC, no temperature
     values = sample(
-        m, [" SoC", "Energy.Reactive.Import.Register", "Temperature", "Power.Active.Import",
-            "Bogus"], "Trigger",
+        m,
+        [" SoC", "Energy.Reactive.Import.Register", "Temperature", "Power.Active.Import", "Bogus"],
+        "Trigger",
     )
     assert [(v.measurand, v.value) for v in values] == [("Power.Active.Import", "0.0")]
     assert sample(M, [], "Trigger") == ()

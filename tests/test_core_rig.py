@@ -40,19 +40,39 @@ class Record:
 class Journal:
     records: dict[int, Record] = field(default_factory=dict)
 
-    def create(self, connector_id: int, id_tag: str, meter_start_wh: int, start_time: str,
-               parent_id_tag: str | None = None, reservation_id: int | None = None) -> int:
+    def create(
+        self,
+        connector_id: int,
+        id_tag: str,
+        meter_start_wh: int,
+        start_time: str,
+        parent_id_tag: str | None = None,
+        reservation_id: int | None = None,
+    ) -> int:
         local_id = len(self.records) + 1
-        self.records[local_id] = Record(local_id, connector_id, id_tag, parent_id_tag,
-                                        reservation_id, meter_start_wh, start_time)
+        self.records[local_id] = Record(
+            local_id,
+            connector_id,
+            id_tag,
+            parent_id_tag,
+            reservation_id,
+            meter_start_wh,
+            start_time,
+        )
         return local_id
 
     def update_meter(self, local_id: int, wh: int, time: str) -> None:
         self.records[local_id].last_meter_wh = wh
         self.records[local_id].last_meter_time = time
 
-    def stop(self, local_id: int, meter_stop_wh: int, stop_time: str, reason: str,
-             stop_id_tag: str | None = None) -> None:
+    def stop(
+        self,
+        local_id: int,
+        meter_stop_wh: int,
+        stop_time: str,
+        reason: str,
+        stop_id_tag: str | None = None,
+    ) -> None:
         self.records[local_id].stop = (meter_stop_wh, stop_time, reason, stop_id_tag)
 
     def open_transactions(self) -> list[Record]:
@@ -81,8 +101,14 @@ class Sources:
 class Rig:
     """A station on simulated hardware, a manual clock and a recorded event stream."""
 
-    def __init__(self, connectors: int = 2, *, journal: Journal | None = None,
-                 config: dict[str, str] | None = None, **settings: Any) -> None:
+    def __init__(
+        self,
+        connectors: int = 2,
+        *,
+        journal: Journal | None = None,
+        config: dict[str, str] | None = None,
+        **settings: Any,
+    ) -> None:
         self.clock = ManualClock()
         self.sim = SimStation.build(connectors)
         self.bus = EventBus()
@@ -96,8 +122,12 @@ class Rig:
             for n, s in self.sim.connectors.items()
         ]
         self.station = Station(
-            clock=self.clock, bus=self.bus, config=self.config, connectors=hw,
-            journal=self.journal, auth_sources=self.sources,
+            clock=self.clock,
+            bus=self.bus,
+            config=self.config,
+            connectors=hw,
+            journal=self.journal,
+            auth_sources=self.sources,
             settings=StationSettings(**settings),
         )
         self.station.boot()

@@ -22,8 +22,11 @@ def test_free_charging_plug_in_starts_and_charges() -> None:
     assert rig.statuses(1) == [S.AVAILABLE] and rig.statuses(0) == [S.AVAILABLE]
     rig.plug(1)
     events = [e for e in rig.events if isinstance(e, StatusChanged | TransactionStarted)]
-    kinds = [e.status if isinstance(e, StatusChanged) else "start" for e in events
-             if not isinstance(e, StatusChanged) or e.connector_id == 1]
+    kinds = [
+        e.status if isinstance(e, StatusChanged) else "start"
+        for e in events
+        if not isinstance(e, StatusChanged) or e.connector_id == 1
+    ]
     assert kinds[:3] == [S.AVAILABLE, S.PREPARING, "start"]
     assert kinds[-1] is S.CHARGING
     [start] = rig.of(TransactionStarted)

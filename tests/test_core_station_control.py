@@ -35,7 +35,9 @@ def test_inoperative_while_charging_is_scheduled_until_the_transaction_ends() ->
     assert rig.status() is S.CHARGING and rig.tx() is not None
     [scheduled] = rig.of(AvailabilityChanged)
     assert (scheduled.connector_id, scheduled.availability, scheduled.scheduled) == (
-        1, "Inoperative", True
+        1,
+        "Inoperative",
+        True,
     )
     rig.unplug()
     assert rig.status() is S.UNAVAILABLE
@@ -224,7 +226,8 @@ def test_soft_reset_stops_transactions_and_requests_reset() -> None:
     rig.station.reset("Soft")
     stops = rig.of(TransactionStopped)
     assert {(s.connector_id, s.reason) for s in stops} == {
-        (1, StopReason.SOFT_RESET), (2, StopReason.SOFT_RESET)
+        (1, StopReason.SOFT_RESET),
+        (2, StopReason.SOFT_RESET),
     }
     assert rig.events[-1] == ResetRequested(rig.clock.time(), "Soft")
     assert all(r.stop is not None for r in rig.journal.records.values())

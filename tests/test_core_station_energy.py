@@ -17,7 +17,8 @@ MEASURANDS = "Energy.Active.Import.Register,Current.Import,Voltage,Power.Active.
 
 def samples(rig: Rig, context: str, cid: int | None = None) -> list[MeterSample]:
     return [
-        e for e in rig.of(MeterSample)
+        e
+        for e in rig.of(MeterSample)
         if e.context == context and (cid is None or e.connector_id == cid)
     ]
 
@@ -40,8 +41,12 @@ def test_sampled_meter_values_every_interval_with_configured_measurands() -> Non
     values = periodic[-1].values
     assert [(v.measurand, v.phase) for v in values] == [
         ("Energy.Active.Import.Register", None),
-        ("Current.Import", "L1"), ("Current.Import", "L2"), ("Current.Import", "L3"),
-        ("Voltage", "L1-N"), ("Voltage", "L2-N"), ("Voltage", "L3-N"),
+        ("Current.Import", "L1"),
+        ("Current.Import", "L2"),
+        ("Current.Import", "L3"),
+        ("Voltage", "L1-N"),
+        ("Voltage", "L2-N"),
+        ("Voltage", "L3-N"),
         ("Power.Active.Import", "L1"),
         ("SoC", None),
     ]
@@ -80,7 +85,12 @@ def test_clock_aligned_samples_at_interval_boundaries() -> None:
     aligned = samples(rig, "Sample.Clock")
     midnight = 1_767_225_600.0
     assert [(s.timestamp - midnight, s.connector_id) for s in aligned] == [
-        (60, 1), (60, 2), (120, 1), (120, 2), (180, 1), (180, 2),
+        (60, 1),
+        (60, 2),
+        (120, 1),
+        (120, 2),
+        (180, 1),
+        (180, 2),
     ]
     tx_id = rig.tx(1).local_id
     assert [s.transaction_local_id for s in aligned if s.connector_id == 1] == [tx_id] * 3
@@ -89,21 +99,28 @@ def test_clock_aligned_samples_at_interval_boundaries() -> None:
 
 
 def test_stop_txn_sampled_data_goes_into_transaction_stopped() -> None:
-    rig = Rig(1, config={
-        "MeterValueSampleInterval": "10",
-        "MeterValuesSampledData": "Power.Active.Import",
-        "StopTxnSampledData": "Energy.Active.Import.Register,Current.Import.L1",
-    })
+    rig = Rig(
+        1,
+        config={
+            "MeterValueSampleInterval": "10",
+            "MeterValuesSampledData": "Power.Active.Import",
+            "StopTxnSampledData": "Energy.Active.Import.Register,Current.Import.L1",
+        },
+    )
     rig.plug()
     rig.run(25)
     rig.unplug()
     stop = rig.stopped()
     assert [d.context for d in stop.transaction_data] == [
-        "Transaction.Begin", "Sample.Periodic", "Sample.Periodic", "Transaction.End",
+        "Transaction.Begin",
+        "Sample.Periodic",
+        "Sample.Periodic",
+        "Transaction.End",
     ]
     for d in stop.transaction_data:
         assert [(v.measurand, v.phase) for v in d.values] == [
-            ("Energy.Active.Import.Register", None), ("Current.Import", "L1")
+            ("Energy.Active.Import.Register", None),
+            ("Current.Import", "L1"),
         ]
         assert {v.context for v in d.values} == {d.context}
     assert stop.transaction_data[0].values[0].value == "0"

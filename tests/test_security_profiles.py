@@ -41,7 +41,9 @@ async def started() -> AsyncIterator[list[StationProcess]]:
 async def test_security_profile_1_sends_basic_auth(
     csms: TestCSMS, tmp_path: Path, started: list[StationProcess]
 ) -> None:
-    station = StationProcess(tmp_path, csms.url, keys={"AuthorizationKey": KEY, "SecurityProfile": "1"})
+    station = StationProcess(
+        tmp_path, csms.url, keys={"AuthorizationKey": KEY, "SecurityProfile": "1"}
+    )
     started.append(station)
     await _start(station, csms)
     assert csms.auth_headers[-1] == _basic("CP_1", KEY)
@@ -54,7 +56,9 @@ async def test_security_profile_1_sends_basic_auth(
 async def test_new_authorization_key_reconnects_with_it(
     csms: TestCSMS, tmp_path: Path, started: list[StationProcess]
 ) -> None:
-    station = StationProcess(tmp_path, csms.url, keys={"AuthorizationKey": KEY, "SecurityProfile": "1"})
+    station = StationProcess(
+        tmp_path, csms.url, keys={"AuthorizationKey": KEY, "SecurityProfile": "1"}
+    )
     started.append(station)
     await _start(station, csms)
     before = csms.connections
@@ -72,7 +76,9 @@ async def test_new_authorization_key_reconnects_with_it(
 async def test_security_profile_cannot_be_lowered(
     csms: TestCSMS, tmp_path: Path, started: list[StationProcess]
 ) -> None:
-    station = StationProcess(tmp_path, csms.url, keys={"AuthorizationKey": KEY, "SecurityProfile": "1"})
+    station = StationProcess(
+        tmp_path, csms.url, keys={"AuthorizationKey": KEY, "SecurityProfile": "1"}
+    )
     started.append(station)
     await _start(station, csms)
     result = await csms.call(call.ChangeConfiguration(key="SecurityProfile", value="0"))
@@ -86,10 +92,26 @@ async def tls_csms(tmp_path: Path) -> AsyncIterator[tuple[TestCSMS, Path]]:
         pytest.skip("openssl is needed to make a test certificate")
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
     )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
@@ -104,7 +126,9 @@ async def test_security_profile_2_tls_with_configured_ca(
 ) -> None:
     csms, cert = tls_csms
     station = StationProcess(
-        tmp_path, csms.url, keys={"AuthorizationKey": KEY, "SecurityProfile": "2"},
+        tmp_path,
+        csms.url,
+        keys={"AuthorizationKey": KEY, "SecurityProfile": "2"},
         ocpp_lines=[f'ca_file = "{cert}"'],
     )
     try:

@@ -426,4 +426,3 @@ def test_whitelist_bulk_writes_are_atomic(db: Database) -> None:
         ("aa", "Blocked"),
         ("CC", "Accepted"),
     ]
-

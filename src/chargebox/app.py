@@ -102,19 +102,26 @@ class Runtime:
             specs = [station_file.ConnectorSection(id=n) for n in range(1, options.connectors + 1)]
         fixed = {"NumberOfConnectors": str(len(specs))}
         self.config, skipped = Configuration.load(
-            file.ocpp.key_overrides(), self.settings_store.get_all(), fixed,
-            on_change=self._config_changed, strict=False,
+            file.ocpp.key_overrides(),
+            self.settings_store.get_all(),
+            fixed,
+            on_change=self._config_changed,
+            strict=False,
         )
         for key in skipped:
             log.warning("ignoring stored value of configuration key %s: invalid", key)
 
-        self.csms_url = options.csms_url or self.state.get("backend", "csms_url") or file.ocpp.csms_url
+        self.csms_url = (
+            options.csms_url or self.state.get("backend", "csms_url") or file.ocpp.csms_url
+        )
         car = file.hardware.sim_car
         self.sim_car_defaults = car
-        self.sim = SimStation({
-            c.id: SimConnector(c.id, cable_a=c.cable_a, lock_hw=SimLock(fixed=c.fixed_cable))
-            for c in specs
-        })
+        self.sim = SimStation(
+            {
+                c.id: SimConnector(c.id, cable_a=c.cable_a, lock_hw=SimLock(fixed=c.fixed_cable))
+                for c in specs
+            }
+        )
         for c in specs:
             # A real meter keeps its register through a power cut; the simulated one resumes
             # from the last reading the journal holds.
@@ -127,8 +134,11 @@ class Runtime:
         hardware = [
             (
                 ConnectorSpec(c.id, c.max_current_a, c.phases, c.fixed_cable),
-                ConnectorHardware(self.sim.connectors[c.id], self.sim.connectors[c.id].lock_hw,
-                                  self.sim.connectors[c.id]),
+                ConnectorHardware(
+                    self.sim.connectors[c.id],
+                    self.sim.connectors[c.id].lock_hw,
+                    self.sim.connectors[c.id],
+                ),
             )
             for c in specs
         ]
@@ -193,7 +203,9 @@ class Runtime:
 
     def _reset_requested(self, event: ResetRequested) -> None:
         self.restart_kind = event.kind
-        asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._restart(event.kind)))
+        asyncio.get_running_loop().call_soon(
+            lambda: asyncio.ensure_future(self._restart(event.kind))
+        )
 
     def _api_token(self) -> str:
         """CHARGEBOX_API_TOKEN, or a token made at first start and kept in the data dir."""
@@ -264,8 +276,14 @@ class Runtime:
         self.station.boot()
         app = create_app(self)
         server = uvicorn.Server(
-            uvicorn.Config(app, host=self.http_host, port=self.http_port, log_level="warning",
-                           lifespan="off", access_log=False)
+            uvicorn.Config(
+                app,
+                host=self.http_host,
+                port=self.http_port,
+                log_level="warning",
+                lifespan="off",
+                access_log=False,
+            )
         )
         tasks = [
             asyncio.ensure_future(self._hardware_loop()),
@@ -275,7 +293,10 @@ class Runtime:
             tasks.append(asyncio.ensure_future(self.ocpp.run()))
         log.info(
             "chargebox %s: %d connectors, web on http://%s:%d, backend %s",
-            self.identity, len(self.station.connectors), self.http_host, self.http_port,
+            self.identity,
+            len(self.station.connectors),
+            self.http_host,
+            self.http_port,
             self.csms_url or "none (standalone)",
         )
         stopper = asyncio.ensure_future(self._stop.wait())

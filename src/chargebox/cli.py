@@ -17,9 +17,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"chargebox {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start the station")
-    run.add_argument("--config", type=Path, help="station.toml (default: built-in simulated station)")
+    run.add_argument(
+        "--config", type=Path, help="station.toml (default: built-in simulated station)"
+    )
     run.add_argument("--data-dir", type=Path, help="database and files (default ./chargebox-data)")
-    run.add_argument("--csms-url", help="central system URL, ws:// or wss://; the identity is appended")
+    run.add_argument(
+        "--csms-url", help="central system URL, ws:// or wss://; the identity is appended"
+    )
     run.add_argument("--id", dest="identity", help="charge point identity")
     run.add_argument("--http-host", help="web UI and API address (default 127.0.0.1)")
     run.add_argument("--http-port", type=int, help="web UI and API port (default 8080)")
@@ -45,11 +49,18 @@ def main(argv: list[str] | None = None) -> int:
             print("chargebox: --connectors: must be between 1 and 64", file=sys.stderr)
             return 2
         if args.modbus_port is not None:
-            print("chargebox: --modbus-port: the Modbus TCP server is not implemented yet", file=sys.stderr)
+            print(
+                "chargebox: --modbus-port: the Modbus TCP server is not implemented yet",
+                file=sys.stderr,
+            )
             return 2
         options = RunOptions(
-            config=args.config, data_dir=args.data_dir, csms_url=args.csms_url,
-            identity=args.identity, http_host=args.http_host, http_port=args.http_port,
+            config=args.config,
+            data_dir=args.data_dir,
+            csms_url=args.csms_url,
+            identity=args.identity,
+            http_host=args.http_host,
+            http_port=args.http_port,
             connectors=args.connectors,
         )
         try:

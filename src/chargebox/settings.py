@@ -23,7 +23,9 @@ class _Section(BaseModel):
 
 
 class StationSection(_Section):
-    identity: Annotated[str, Field(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9_.:\-]+$")] = "CB-0001"
+    identity: Annotated[str, Field(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9_.:\-]+$")] = (
+        "CB-0001"
+    )
     data_dir: str = "./chargebox-data"
 
 
@@ -79,7 +81,9 @@ class OcppSection(_Section):
         return self
 
     def key_overrides(self) -> dict[str, str]:
-        return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in self.keys.items()}
+        return {
+            k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in self.keys.items()
+        }
 
 
 class HttpSection(_Section):

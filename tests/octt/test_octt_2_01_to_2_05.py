@@ -40,7 +40,10 @@ def inbound(csms: TestCSMS, after: int = 0) -> list[tuple[int, str, dict[str, An
 
 
 async def index_of(
-    csms: TestCSMS, action: str, match: dict[str, Any] | None = None, after: int = 0,
+    csms: TestCSMS,
+    action: str,
+    match: dict[str, Any] | None = None,
+    after: int = 0,
     timeout: float = 5.0,
 ) -> int:
     """Wait for a CALL and return its frame index (so tests can assert the order)."""
@@ -55,7 +58,7 @@ async def answered(csms: TestCSMS, index: int, timeout: float = 3.0) -> dict[str
     """The CSMS's CALLRESULT payload to the CALL at frame `index` (waits until it is sent)."""
     unique_id = csms.frames[index].data[1]
     for _ in range(int(timeout / 0.01)):
-        for f in csms.frames[index + 1:]:
+        for f in csms.frames[index + 1 :]:
             data = f.data
             if f.direction == "out" and data[0] == 3 and data[1] == unique_id:
                 return dict(data[2])
@@ -78,7 +81,8 @@ async def status_at(
 
 def statuses(csms: TestCSMS, connector_id: int, after: int = 0) -> list[str]:
     return [
-        p["status"] for _, a, p in inbound(csms, after)
+        p["status"]
+        for _, a, p in inbound(csms, after)
         if a == "StatusNotification" and p["connectorId"] == connector_id
     ]
 
@@ -323,9 +327,12 @@ async def test_tc_005_3_cs_ev_side_disconnected_no_stop_no_unlock(
     station_factory: StationFactory, csms: TestCSMS
 ) -> None:
     """Both keys false: the transaction survives the unplug (SuspendedEV) and resumes."""
-    station = await station_factory(keys={
-        "StopTransactionOnEVSideDisconnect": "false", "UnlockConnectorOnEVSideDisconnect": "false",
-    })
+    station = await station_factory(
+        keys={
+            "StopTransactionOnEVSideDisconnect": "false",
+            "UnlockConnectorOnEVSideDisconnect": "false",
+        }
+    )
     mark = await charging_session(station, csms)
     await station.unplug(1)
     suspended = await status_at(csms, 1, "SuspendedEV", mark)

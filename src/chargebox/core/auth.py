@@ -107,7 +107,9 @@ def decide(
             return AuthDecision(Verdict.REJECT, IdTagInfo(AuthorizationStatus.INVALID), "offline")
         return AuthDecision(Verdict.REJECT, local, source)
     if ctx.allow_offline_tx_for_unknown_id:
-        return AuthDecision(Verdict.ACCEPT, IdTagInfo(AuthorizationStatus.ACCEPTED), "offline_unknown")
+        return AuthDecision(
+            Verdict.ACCEPT, IdTagInfo(AuthorizationStatus.ACCEPTED), "offline_unknown"
+        )
     return AuthDecision(Verdict.REJECT, IdTagInfo(AuthorizationStatus.INVALID), "offline")
 
 

@@ -131,7 +131,9 @@ Handler = Callable[[Any], None]
 class EventBus:
     """Synchronous publish/subscribe; a failing subscriber never stops the others."""
 
-    _subscribers: dict[type[Event], list[Handler]] = field(default_factory=lambda: defaultdict(list))
+    _subscribers: dict[type[Event], list[Handler]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
     _all: list[Handler] = field(default_factory=list)
 
     def subscribe(self, event_type: type[E], handler: Callable[[E], None]) -> None:

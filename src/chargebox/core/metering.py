@@ -71,12 +71,18 @@ def sample(m: Measurement, measurands: Iterable[str], context: str) -> tuple[Sam
                 out.append(
                     SampledValue(
                         _fmt(_phase_value(m, measurand, i), decimals),
-                        measurand, unit, name, context, location,
+                        measurand,
+                        unit,
+                        name,
+                        context,
+                        location,
                     )
                 )
             continue
-        if phase is not None and phase[:2] in _PHASES and measurand in (
-            "Current.Import", "Voltage", "Power.Active.Import"
+        if (
+            phase is not None
+            and phase[:2] in _PHASES
+            and measurand in ("Current.Import", "Voltage", "Power.Active.Import")
         ):
             index = _PHASES.index(phase[:2])
             value: float | None = _phase_value(m, measurand, index)

@@ -146,8 +146,14 @@ class Station:
             self.journal.stop(rec.local_id, meter, when, StopReason.POWER_LOSS.value)
             self.bus.publish(
                 TransactionStopped(
-                    parse_iso(when), rec.connector_id, rec.local_id, meter,
-                    StopReason.POWER_LOSS, None, (), recovered=True,
+                    parse_iso(when),
+                    rec.connector_id,
+                    rec.local_id,
+                    meter,
+                    StopReason.POWER_LOSS,
+                    None,
+                    (),
+                    recovered=True,
                 )
             )
         self.tick()
@@ -231,7 +237,11 @@ class Station:
         elif c.hw.lock.is_locked() and (unlock_on_disconnect or not c.finishing):
             c.hw.lock.unlock()
         c.finishing = c.transaction is None and c.hw.lock.is_locked()
-        if c.awaiting_id_tag is None and c.authorization is not None and c.authorization.deadline is None:
+        if (
+            c.awaiting_id_tag is None
+            and c.authorization is not None
+            and c.authorization.deadline is None
+        ):
             c.authorization = None  # plug-first authorization goes with the car
         self._set_detected(c, LOCK_FAILURE, False, now)
 
@@ -239,7 +249,9 @@ class Station:
         for c in self.connectors.values():
             auth = c.authorization
             if auth is not None and auth.deadline is not None and now >= auth.deadline:
-                log.info("connector %s: no car within ConnectionTimeOut, authorization dropped", c.id)
+                log.info(
+                    "connector %s: no car within ConnectionTimeOut, authorization dropped", c.id
+                )
                 c.authorization = None
 
     # ---------------------------------------------------------------- limits
@@ -277,7 +289,8 @@ class Station:
         for c in self.connectors.values():
             phases = range(c.spec.phases) if c.spec.phases < 3 else range(3)
             limit = arbitrate(
-                self._claims_for(c, sharing), phases_used=phases,
+                self._claims_for(c, sharing),
+                phases_used=phases,
                 min_current_a=self.settings.min_current_a,
             )
             if (limit.current_a, limit.source) != (c.limit.current_a, c.limit.source):
@@ -324,7 +337,9 @@ class Station:
                 if tx.next_sample_at is None:
                     tx.next_sample_at = now + interval
                 elif now >= tx.next_sample_at:
-                    self._sample(c, "Sample.Periodic", "MeterValuesSampledData", "StopTxnSampledData", now)
+                    self._sample(
+                        c, "Sample.Periodic", "MeterValuesSampledData", "StopTxnSampledData", now
+                    )
                     while tx.next_sample_at <= now:
                         tx.next_sample_at += interval
                     self._persist_meter(c, now)
@@ -369,9 +384,13 @@ class Station:
 
     def trigger_meter_values(self, connector_id: int) -> bool:
         """TriggerMessage(MeterValues): a sample now, outside the schedule."""
-        targets = list(self.connectors.values()) if connector_id == 0 else [
-            self.connectors[connector_id]
-        ] if connector_id in self.connectors else []
+        targets = (
+            list(self.connectors.values())
+            if connector_id == 0
+            else [self.connectors[connector_id]]
+            if connector_id in self.connectors
+            else []
+        )
         now = self.clock.time()
         for c in targets:
             if c.measurement is not None:
@@ -382,7 +401,8 @@ class Station:
 
     def _errors(self, c: Connector, faults_only: bool = False) -> list[ErrorDef]:
         return [
-            e for code in sorted(c.fault_codes)
+            e
+            for code in sorted(c.fault_codes)
             if (e := self.catalogue.get(code)) is not None
             and e.scope is not Scope.STATION
             and (not faults_only or e.severity is Severity.FAULT)
@@ -546,9 +566,9 @@ class Station:
                 tx.data.append(MeterSample(now, c.id, tx.local_id, "Transaction.End", data))
         self.journal.stop(tx.local_id, meter, iso(now), reason.value, id_tag)
         c.transaction, c.ev_left = None, False
-        if unlock and not c.hw.lock.fixed_cable and c.hw.lock.is_locked():
-            if not c.hw.lock.unlock():
-                self._set_detected(c, LOCK_FAILURE, True, now)
+        lock = c.hw.lock
+        if unlock and not lock.fixed_cable and lock.is_locked() and not lock.unlock():
+            self._set_detected(c, LOCK_FAILURE, True, now)
         c.finishing = c.pilot.plugged or c.hw.lock.is_locked()
         self.bus.publish(
             TransactionStopped(now, c.id, tx.local_id, meter, reason, id_tag, tuple(tx.data))
@@ -563,23 +583,33 @@ class Station:
         now = self.clock.time()
         for c in self.connectors.values():
             tx = c.transaction
-            if tx is not None and connector_id in (None, c.id) and same_owner(
-                id_tag, tx.id_tag, None, None
+            if (
+                tx is not None
+                and connector_id in (None, c.id)
+                and same_owner(id_tag, tx.id_tag, None, None)
             ):
                 self._stop(c, StopReason.LOCAL, id_tag, now)
-                return AuthDecision(Verdict.ACCEPT, IdTagInfo(AuthorizationStatus.ACCEPTED), "owner")
+                return AuthDecision(
+                    Verdict.ACCEPT, IdTagInfo(AuthorizationStatus.ACCEPTED), "owner"
+                )
             if (
-                c.transaction is None and c.finishing and c.hw.lock.is_locked()
+                c.transaction is None
+                and c.finishing
+                and c.hw.lock.is_locked()
                 and connector_id in (None, c.id)
                 and self._last_id_tag.get(c.id, "").casefold() == id_tag.casefold()
             ):
                 c.hw.lock.unlock()  # the owner releases a cable left locked
                 c.finishing = c.pilot.plugged
-                return AuthDecision(Verdict.ACCEPT, IdTagInfo(AuthorizationStatus.ACCEPTED), "owner")
+                return AuthDecision(
+                    Verdict.ACCEPT, IdTagInfo(AuthorizationStatus.ACCEPTED), "owner"
+                )
         for c in self.connectors.values():
             auth = c.authorization
-            if auth is not None and connector_id in (None, c.id) and (
-                auth.id_tag.casefold() == id_tag.casefold()
+            if (
+                auth is not None
+                and connector_id in (None, c.id)
+                and (auth.id_tag.casefold() == id_tag.casefold())
             ):
                 c.authorization = None  # the same card again cancels a waiting session
                 return None
@@ -617,8 +647,10 @@ class Station:
         accepted = decision.verdict is Verdict.ACCEPT
         if purpose == "stop":
             tx = c.transaction
-            if tx is not None and accepted and same_owner(
-                id_tag, tx.id_tag, info.parent_id_tag, tx.parent_id_tag
+            if (
+                tx is not None
+                and accepted
+                and same_owner(id_tag, tx.id_tag, info.parent_id_tag, tx.parent_id_tag)
             ):
                 self._stop(c, StopReason.LOCAL, id_tag, now)
             else:
@@ -731,9 +763,9 @@ class Station:
         if connector_id != 0 and connector_id not in self.connectors:
             return "Rejected"
         now = self.clock.time()
-        targets = list(self.connectors.values()) if connector_id == 0 else [
-            self.connectors[connector_id]
-        ]
+        targets = (
+            list(self.connectors.values()) if connector_id == 0 else [self.connectors[connector_id]]
+        )
         scheduled = False
         for c in targets:
             if c.transaction is not None and availability is Availability.INOPERATIVE:

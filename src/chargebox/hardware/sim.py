@@ -222,11 +222,15 @@ class SimStation:
     station_faults: set[str] = field(default_factory=set)
 
     @classmethod
-    def build(cls, count: int, *, fixed_cable: bool = False, cable_a: float | None = 32.0) -> SimStation:
-        return cls({
-            n: SimConnector(n, cable_a=cable_a, lock_hw=SimLock(fixed=fixed_cable))
-            for n in range(1, count + 1)
-        })
+    def build(
+        cls, count: int, *, fixed_cable: bool = False, cable_a: float | None = 32.0
+    ) -> SimStation:
+        return cls(
+            {
+                n: SimConnector(n, cable_a=cable_a, lock_hw=SimLock(fixed=fixed_cable))
+                for n in range(1, count + 1)
+            }
+        )
 
     def advance(self, now: float) -> None:
         for connector in self.connectors.values():

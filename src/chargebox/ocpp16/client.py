@@ -12,6 +12,7 @@ One sender task sends both in the order they were created, one CALL at a time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import ssl
@@ -166,10 +167,8 @@ class OcppClient:
             delay = ceiling / 2 + random.uniform(0, ceiling / 2)
             attempt = min(attempt + 1, 16)
             self._reconnect.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._reconnect.wait(), delay)
-            except TimeoutError:
-                pass
 
     def reconnect(self) -> None:
         """Drop the connection (new URL, key or profile) and connect again at once."""
@@ -254,10 +253,8 @@ class OcppClient:
             except (CallErrorReceived, TimeoutError) as exc:
                 log.warning("BootNotification failed: %s", exc)
             self._boot_now.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._boot_now.wait(), interval)
-            except TimeoutError:
-                pass
 
     def trigger_boot(self) -> None:
         """TriggerMessage(BootNotification): send one now, also while Pending."""
@@ -323,8 +320,10 @@ class OcppClient:
             head = self.queue.peek()
             tx_ready = head is not None and now >= self._retry_at
             direct = self._direct[0] if self._direct else None
-            if tx_ready and head is not None and (
-                direct is None or self._tx_seq.get(head.id, 0) < direct.seq
+            if (
+                tx_ready
+                and head is not None
+                and (direct is None or self._tx_seq.get(head.id, 0) < direct.seq)
             ):
                 await self._send_tx(session, head)
             elif direct is not None:
@@ -333,10 +332,8 @@ class OcppClient:
             else:
                 self._wake.clear()
                 timeout = max(0.0, self._retry_at - now) if head is not None else None
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
-                except TimeoutError:
-                    pass
 
     async def _send_one(self, session: RpcSession, item: _Outbound) -> None:
         try:
@@ -429,7 +426,9 @@ class OcppClient:
 
     def _send_status(self, event: StatusChanged) -> None:
         self._last_status[event.connector_id] = (
-            event.status.value, event.error_code, event.vendor_error_code
+            event.status.value,
+            event.error_code,
+            event.vendor_error_code,
         )
         future = self.send_direct("StatusNotification", messages.status_notification(event))
         future.add_done_callback(_ignore_failure)
@@ -451,7 +450,9 @@ class OcppClient:
         record = self.transactions.get(local_id)
         if record is None or record.remote_id is not None:
             return
-        if any(m.action == "StartTransaction" and m.tx_local_id == local_id for m in self.queue.items()):
+        if any(
+            m.action == "StartTransaction" and m.tx_local_id == local_id for m in self.queue.items()
+        ):
             return
         payload = {
             "connectorId": record.connector_id,

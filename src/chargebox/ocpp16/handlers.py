@@ -121,7 +121,11 @@ class Handlers:
         requested = p["requestedMessage"]
         connector_id = p.get("connectorId")
         client = self.client
-        if connector_id is not None and connector_id != 0 and connector_id not in self.station.connectors:
+        if (
+            connector_id is not None
+            and connector_id != 0
+            and connector_id not in self.station.connectors
+        ):
             return HandlerResult({"status": "Rejected"})
         if client is None:
             return HandlerResult({"status": "Rejected"})

@@ -28,7 +28,9 @@ class StoreAuthSources:
 
     def cache(self, id_tag: str) -> IdTagInfo | None:
         entry = self.cache_store.get(id_tag)
-        return None if entry is None else _info(entry.status, entry.expiry_date, entry.parent_id_tag)
+        return (
+            None if entry is None else _info(entry.status, entry.expiry_date, entry.parent_id_tag)
+        )
 
     def whitelist(self, id_tag: str, connector_id: int | None) -> IdTagInfo | None:
         entry = self.whitelist_store.get(id_tag)

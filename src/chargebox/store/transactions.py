@@ -74,8 +74,16 @@ class TransactionStore:
             "INSERT INTO transactions (connector_id, id_tag, parent_id_tag, reservation_id, "
             "meter_start_wh, start_time, last_meter_wh, last_meter_time) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (connector_id, id_tag, parent_id_tag, reservation_id, meter_start_wh, start,
-             meter_start_wh, start),
+            (
+                connector_id,
+                id_tag,
+                parent_id_tag,
+                reservation_id,
+                meter_start_wh,
+                start,
+                meter_start_wh,
+                start,
+            ),
         )
         if cursor.lastrowid is None:
             raise StoreError("transaction insert returned no id")
@@ -142,8 +150,7 @@ class TransactionStore:
         """Transactions newest first; ``since`` inclusive, ``until`` exclusive (start time)."""
         where, params = self._filters(connector_id, id_tag, since, until)
         rows = self._db.query(
-            f"SELECT {_COLUMNS} FROM transactions{where} "
-            "ORDER BY local_id DESC LIMIT ? OFFSET ?",
+            f"SELECT {_COLUMNS} FROM transactions{where} ORDER BY local_id DESC LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
         return [TransactionRecord.from_row(row) for row in rows]

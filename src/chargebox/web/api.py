@@ -61,9 +61,9 @@ def connector_status(runtime: Runtime, cid: int) -> dict[str, Any]:
         "errors": sorted(c.fault_codes),
         "transaction_id": tx.remote_id if tx is not None else None,
         "local_transaction_id": tx.local_id if tx is not None else None,
-        "id_tag": tx.id_tag if tx is not None else (
-            c.authorization.id_tag if c.authorization is not None else None
-        ),
+        "id_tag": tx.id_tag
+        if tx is not None
+        else (c.authorization.id_tag if c.authorization is not None else None),
         "current_limit_a": c.limit.current_a,
         "limiting_source": c.limit.source.value,
         "offered_a": c.offered_a,
@@ -73,9 +73,13 @@ def connector_status(runtime: Runtime, cid: int) -> dict[str, Any]:
         "energy_wh": round(energy, 1),
         "meter_wh": round(m.energy_wh, 1) if m is not None else None,
         "availability": c.availability.value,
-        "car": None if car is None else {
-            "soc_percent": round(car.soc_percent, 1), "phases": car.phases,
-            "max_current_a": car.max_current_a, "wants_energy": car.wants_energy,
+        "car": None
+        if car is None
+        else {
+            "soc_percent": round(car.soc_percent, 1),
+            "phases": car.phases,
+            "max_current_a": car.max_current_a,
+            "wants_energy": car.wants_energy,
         },
     }
 
@@ -89,7 +93,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         if credentials is None or not hmac.compare_digest(
             credentials.credentials.encode(), runtime.api_token.encode()
         ):
-            raise HTTPException(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"}
+            )
 
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(authenticated)])
 
@@ -121,10 +127,14 @@ def create_app(runtime: Runtime) -> FastAPI:
         if connector.car is not None:
             raise HTTPException(409, f"connector {cid}: a car is already plugged in")
         b = body or PlugBody()
-        connector.plug(runtime.new_car(
-            phases=b.phases, max_current_a=b.max_current_a,
-            capacity_kwh=b.capacity_kwh, soc_percent=b.soc_percent,
-        ))
+        connector.plug(
+            runtime.new_car(
+                phases=b.phases,
+                max_current_a=b.max_current_a,
+                capacity_kwh=b.capacity_kwh,
+                soc_percent=b.soc_percent,
+            )
+        )
         runtime.step()
         return connector_status(runtime, cid)
 
