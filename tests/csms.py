@@ -451,3 +451,36 @@ class StationProcess:
                     f"connector {connector_id} is {current['status']}, not {status}"
                 )
             await asyncio.sleep(0.05)
+
+
+# ---------------------------------------------------------------- shared test helpers
+
+
+def ts(text: str) -> float:
+    """An OCPP timestamp as epoch seconds."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def energy(mv: dict[str, Any]) -> float:
+    """The energy register of a MeterValues.req payload."""
+    for value in mv["meterValue"][0]["sampledValue"]:
+        if value.get("measurand", "Energy.Active.Import.Register") == (
+            "Energy.Active.Import.Register"
+        ):
+            return float(value["value"])
+    raise AssertionError(f"no energy register in {mv}")
+
+
+async def queued(station: StationProcess) -> int:
+    """Transaction messages waiting in the station's persistent queue."""
+    return int((await station.api("GET", "/status"))["ocpp"]["queued_messages"])
+
+
+async def go_offline(csms: TestCSMS, station: StationProcess, timeout: float = 10.0) -> None:
+    """Drop the connection, refuse new ones, and wait until the station noticed."""
+    csms.offline = True
+    await csms.disconnect()
+    deadline = time.monotonic() + timeout
+    while (await station.api("GET", "/status"))["ocpp"]["connected"]:
+        assert time.monotonic() < deadline, "the station did not notice the connection loss"
+        await asyncio.sleep(0.05)

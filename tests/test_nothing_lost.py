@@ -10,19 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import datetime
 from typing import Any
 
 from ocpp.exceptions import InternalError
 
 from tests.conftest import StationFactory
-from tests.csms import StationProcess, TestCSMS
+from tests.csms import TestCSMS, energy, go_offline, queued, ts
 
 TX_ACTIONS = ("StartTransaction", "MeterValues", "StopTransaction")
-
-
-def ts(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def tx_frames(csms: TestCSMS, start: int) -> list[tuple[str, dict[str, Any]]]:
@@ -33,35 +28,11 @@ def tx_frames(csms: TestCSMS, start: int) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def energy(mv: dict[str, Any]) -> float:
-    for value in mv["meterValue"][0]["sampledValue"]:
-        if (
-            value.get("measurand", "Energy.Active.Import.Register")
-            == "Energy.Active.Import.Register"
-        ):
-            return float(value["value"])
-    raise AssertionError(f"no energy register in {mv}")
-
-
-async def queued(station: StationProcess) -> int:
-    return int((await station.api("GET", "/status"))["ocpp"]["queued_messages"])
-
-
 async def wait_until(predicate: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not await predicate():
         assert time.monotonic() < deadline, what
         await asyncio.sleep(0.05)
-
-
-async def go_offline(csms: TestCSMS, station: StationProcess) -> None:
-    csms.offline = True
-    await csms.disconnect()
-
-    async def disconnected() -> bool:
-        return not (await station.api("GET", "/status"))["ocpp"]["connected"]
-
-    await wait_until(disconnected, 10, "the station did not notice the connection loss")
 
 
 async def test_kill_9_while_offline_loses_nothing(

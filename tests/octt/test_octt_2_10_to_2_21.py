@@ -9,17 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import datetime
 from typing import Any
 
 from ocpp.v16 import call
-from tests.csms import StationProcess, TestCSMS
+from tests.csms import StationProcess, TestCSMS, energy, go_offline, queued, ts
 
 # ------------------------------------------------------------------ helpers
-
-
-def ts(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def actions_since(csms: TestCSMS, start: int, *names: str) -> list[str]:
@@ -30,32 +25,9 @@ def calls_since(csms: TestCSMS, start: int, action: str) -> list[dict[str, Any]]
     return [f.payload for f in csms.frames[start:] if f.direction == "in" and f.action == action]
 
 
-def energy(mv: dict[str, Any]) -> float:
-    for value in mv["meterValue"][0]["sampledValue"]:
-        if (
-            value.get("measurand", "Energy.Active.Import.Register")
-            == "Energy.Active.Import.Register"
-        ):
-            return float(value["value"])
-    raise AssertionError(f"no energy register in {mv}")
-
-
-async def go_offline(csms: TestCSMS, station: StationProcess, timeout: float = 10.0) -> None:
-    csms.offline = True
-    await csms.disconnect()
-    deadline = time.monotonic() + timeout
-    while (await station.api("GET", "/status"))["ocpp"]["connected"]:
-        assert time.monotonic() < deadline, "the station did not notice the connection loss"
-        await asyncio.sleep(0.05)
-
-
 async def go_online(csms: TestCSMS) -> None:
     csms.offline = False
     await csms.wait_connected()
-
-
-async def queued(station: StationProcess) -> int:
-    return int((await station.api("GET", "/status"))["ocpp"]["queued_messages"])
 
 
 async def wait_queue_empty(station: StationProcess, timeout: float = 10.0) -> None:
