@@ -8,8 +8,8 @@ message) goes in `after`, which runs once the CALLRESULT is on the wire.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chargebox.core.station import Station
 from chargebox.core.types import Availability
@@ -29,18 +29,31 @@ _CHANGES_STATE = frozenset(
 )
 
 
+ActionHandler = Callable[[dict[str, Any]], HandlerResult]
+
+
+class HandlerGroup(Protocol):
+    """A feature profile's handlers (local list, reservation, smart charging, firmware, …)."""
+
+    client: OcppClient | None
+
+    def table(self) -> dict[str, ActionHandler]: ...
+
+
 class Handlers:
     def __init__(
         self,
         station: Station,
         *,
         clear_cache: Callable[[], None],
+        groups: Iterable[HandlerGroup] = (),
     ) -> None:
         self.station = station
         self.config = station.config
         self.clear_cache = clear_cache
-        self.client: OcppClient | None = None
-        self._table: dict[str, Callable[[dict[str, Any]], HandlerResult]] = {
+        self._client: OcppClient | None = None
+        self.groups = list(groups)
+        self._table: dict[str, ActionHandler] = {
             "ChangeAvailability": self.change_availability,
             "ChangeConfiguration": self.change_configuration,
             "ClearCache": self.clear_cache_,
@@ -52,7 +65,19 @@ class Handlers:
             "TriggerMessage": self.trigger_message,
             "UnlockConnector": self.unlock_connector,
         }
+        for group in self.groups:
+            self._table.update(group.table())
         self.supported = frozenset(self._table)
+
+    @property
+    def client(self) -> OcppClient | None:
+        return self._client
+
+    @client.setter
+    def client(self, client: OcppClient | None) -> None:
+        self._client = client
+        for group in self.groups:
+            group.client = client
 
     def handle(self, call: framing.Call) -> HandlerResult:
         result = self._table[call.action](call.payload)
