@@ -29,8 +29,11 @@ from chargebox.core.events import (
     ResetRequested,
 )
 from chargebox.core.station import Station, StationSettings
+from chargebox.core.types import StopReason
 from chargebox.hardware.sim import SimCar, SimConnector, SimLock, SimStation
 from chargebox.ocpp16.client import OcppClient, OcppSettings
+from chargebox.ocpp16.diagnostics import FrameLog, attach_file_log
+from chargebox.ocpp16.firmware import FirmwareManagement, installed_version
 from chargebox.ocpp16.handlers import Handlers
 from chargebox.store import (
     AuthCacheStore,
@@ -162,7 +165,14 @@ class Runtime:
         self.bus.subscribe(AvailabilityChanged, self._availability_changed)
         self.bus.subscribe(ResetRequested, self._reset_requested)
         self.ocpp: OcppClient | None = None
+        self.firmware = FirmwareManagement(self.station, self.state, self.data_dir, self.identity)
+        self.frame_log: FrameLog | None = None
         if self.csms_url:
+            self.frame_log = FrameLog(self.data_dir)
+            boot_fields = file.ocpp.boot.ocpp_fields()
+            version = installed_version(self.state)  # a firmware update wins over the file
+            if version:
+                boot_fields["firmwareVersion"] = version
             self.ocpp = OcppClient(
                 station=self.station,
                 bus=self.bus,
@@ -174,11 +184,14 @@ class Runtime:
                     reconnect_min_s=file.ocpp.reconnect_min_s,
                     reconnect_max_s=file.ocpp.reconnect_max_s,
                     boot_retry_s=file.ocpp.boot_retry_s,
-                    boot_fields=file.ocpp.boot.ocpp_fields(),
+                    boot_fields=boot_fields,
                 ),
                 queue=self.queue,
                 transactions=self.transactions,
-                handlers=Handlers(self.station, clear_cache=self.auth_cache.clear),
+                handlers=Handlers(
+                    self.station, clear_cache=self.auth_cache.clear, groups=[self.firmware]
+                ),
+                frame_logger=self.frame_log,
             )
         self.api_token = self._api_token()
         self.restart_kind: str | None = None
@@ -254,16 +267,28 @@ class Runtime:
 
     async def _restart(self, kind: str) -> None:
         """Soft: give queued StopTransactions a few seconds to go out; then restart in place."""
-        deadline = time.monotonic() + (10.0 if kind == "Soft" else 1.0)
+        await self._drain_queue(10.0 if kind == "Soft" else 1.0)
+        self._stop.set()
+
+    async def _drain_queue(self, seconds: float) -> None:
+        """Wait (bounded) for queued transaction messages to reach the central system."""
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and self.ocpp is not None and self.ocpp.accepted:
             if len(self.queue) == 0:
                 await asyncio.sleep(0.3)  # let the last StatusNotifications out
                 break
             await asyncio.sleep(0.1)
-        self._stop.set()
 
     def request_stop(self) -> None:
         self._stop.set()
+
+    def _end_sessions(self) -> None:
+        """A shutdown that is not a reset ends running transactions with reason Reboot."""
+        if self.restart_kind is not None:
+            return
+        for cid, connector in self.station.connectors.items():
+            if connector.transaction is not None:
+                self.station.stop_transaction(cid, StopReason.REBOOT)
 
     async def serve(self) -> None:
         import uvicorn
@@ -291,6 +316,7 @@ class Runtime:
         ]
         if self.ocpp is not None:
             tasks.append(asyncio.ensure_future(self.ocpp.run()))
+            self.firmware.start()  # reports an install that restarted us, resumes a job
         log.info(
             "chargebox %s: %d connectors, web on http://%s:%d, backend %s",
             self.identity,
@@ -304,11 +330,18 @@ class Runtime:
         for task in done:
             if task is not stopper and task.exception() is not None:
                 log.error("task failed: %r", task.exception())
+        # SIGTERM reaches uvicorn's handler or ours, whichever is installed: end sessions here.
+        self._end_sessions()
+        if self.restart_kind is None:
+            await self._drain_queue(5.0)
         server.should_exit = True
         for task in tasks:
             if task is not tasks[1]:
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.firmware.stop()
+        if self.frame_log is not None:
+            self.frame_log.close()
         self._writer.shutdown(wait=True)
         self.db.close()
 
@@ -320,6 +353,7 @@ def restart_process() -> None:
 
 def run(options: RunOptions) -> int:
     runtime = Runtime(options)
+    attach_file_log(runtime.data_dir)
     print(f"chargebox: API token for this station: {runtime.api_token}", flush=True)
     asyncio.run(runtime.serve())
     if runtime.restart_kind is not None:

