@@ -32,8 +32,6 @@ from chargebox.core.station import Station, StationSettings
 from chargebox.core.types import StopReason
 from chargebox.hardware.sim import SimCar, SimConnector, SimLock, SimStation
 from chargebox.ocpp16.client import OcppClient, OcppSettings
-from chargebox.ocpp16.diagnostics import FrameLog, attach_file_log
-from chargebox.ocpp16.firmware import FirmwareManagement, installed_version
 from chargebox.ocpp16.handlers import Handlers
 from chargebox.store import (
     AuthCacheStore,
@@ -165,14 +163,7 @@ class Runtime:
         self.bus.subscribe(AvailabilityChanged, self._availability_changed)
         self.bus.subscribe(ResetRequested, self._reset_requested)
         self.ocpp: OcppClient | None = None
-        self.firmware = FirmwareManagement(self.station, self.state, self.data_dir, self.identity)
-        self.frame_log: FrameLog | None = None
         if self.csms_url:
-            self.frame_log = FrameLog(self.data_dir)
-            boot_fields = file.ocpp.boot.ocpp_fields()
-            version = installed_version(self.state)  # a firmware update wins over the file
-            if version:
-                boot_fields["firmwareVersion"] = version
             self.ocpp = OcppClient(
                 station=self.station,
                 bus=self.bus,
@@ -184,14 +175,11 @@ class Runtime:
                     reconnect_min_s=file.ocpp.reconnect_min_s,
                     reconnect_max_s=file.ocpp.reconnect_max_s,
                     boot_retry_s=file.ocpp.boot_retry_s,
-                    boot_fields=boot_fields,
+                    boot_fields=file.ocpp.boot.ocpp_fields(),
                 ),
                 queue=self.queue,
                 transactions=self.transactions,
-                handlers=Handlers(
-                    self.station, clear_cache=self.auth_cache.clear, groups=[self.firmware]
-                ),
-                frame_logger=self.frame_log,
+                handlers=Handlers(self.station, clear_cache=self.auth_cache.clear),
             )
         self.api_token = self._api_token()
         self.restart_kind: str | None = None
@@ -316,7 +304,6 @@ class Runtime:
         ]
         if self.ocpp is not None:
             tasks.append(asyncio.ensure_future(self.ocpp.run()))
-            self.firmware.start()  # reports an install that restarted us, resumes a job
         log.info(
             "chargebox %s: %d connectors, web on http://%s:%d, backend %s",
             self.identity,
@@ -339,9 +326,6 @@ class Runtime:
             if task is not tasks[1]:
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self.firmware.stop()
-        if self.frame_log is not None:
-            self.frame_log.close()
         self._writer.shutdown(wait=True)
         self.db.close()
 
@@ -353,7 +337,6 @@ def restart_process() -> None:
 
 def run(options: RunOptions) -> int:
     runtime = Runtime(options)
-    attach_file_log(runtime.data_dir)
     print(f"chargebox: API token for this station: {runtime.api_token}", flush=True)
     asyncio.run(runtime.serve())
     if runtime.restart_kind is not None:
