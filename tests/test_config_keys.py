@@ -108,7 +108,9 @@ DEFAULTS = {
     "MaxEnergyOnInvalidId": "0",
     "NumberOfConnectors": "2",
     "GetConfigurationMaxKeys": "100",
-    "SupportedFeatureProfiles": "Core,RemoteTrigger",
+    "SupportedFeatureProfiles": (
+        "Core,FirmwareManagement,LocalAuthListManagement,Reservation,SmartCharging,RemoteTrigger"
+    ),
     "LocalAuthListEnabled": "true",
     "LocalAuthListMaxLength": "1000",
     "SendLocalListMaxLength": "250",

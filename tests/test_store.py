@@ -26,6 +26,7 @@ from chargebox.store import (
     WhitelistStore,
     normalize_time,
 )
+from chargebox.store.db import load_migrations
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def test_file_database_settings(tmp_path: Path) -> None:
         assert database.query_one("PRAGMA journal_mode")[0] == "wal"  # type: ignore[index]
         assert database.query_one("PRAGMA synchronous")[0] == 2  # type: ignore[index]  # FULL
         assert database.query_one("PRAGMA foreign_keys")[0] == 1  # type: ignore[index]
-        assert database.schema_version == 2
+        assert database.schema_version == load_migrations()[-1].version
 
 
 def test_closed_database_raises(db: Database) -> None:

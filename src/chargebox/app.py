@@ -28,21 +28,29 @@ from chargebox.core.events import (
     EventBus,
     ResetRequested,
 )
+from chargebox.core.reservations import ReservationChanged
 from chargebox.core.station import Station, StationSettings
 from chargebox.core.types import StopReason
 from chargebox.hardware.sim import SimCar, SimConnector, SimLock, SimStation
 from chargebox.ocpp16.client import OcppClient, OcppSettings
+from chargebox.ocpp16.diagnostics import FrameLog, attach_file_log
+from chargebox.ocpp16.firmware import FirmwareManagement, installed_version
 from chargebox.ocpp16.handlers import Handlers
+from chargebox.ocpp16.local_list_handlers import LocalListHandlers
+from chargebox.ocpp16.reservation_handlers import ReservationHandlers
+from chargebox.ocpp16.smart_handlers import SmartCharging
 from chargebox.store import (
     AuthCacheStore,
     Database,
     LocalListStore,
     MessageQueue,
+    ReservationStore,
     SettingsStore,
     StateStore,
     TransactionStore,
     WhitelistStore,
 )
+from chargebox.store.profiles import ProfileStore
 from chargebox.store.sources import StoreAuthSources
 
 log = logging.getLogger("chargebox")
@@ -93,6 +101,7 @@ class Runtime:
         self.queue = MessageQueue(self.db)
         self.whitelist = WhitelistStore(self.db)
         self.local_list = LocalListStore(self.db)
+        self.reservations = ReservationStore(self.db)
         self.auth_cache = AuthCacheStore(self.db)
         self.bus = EventBus()
         self.clock = SystemClock()
@@ -159,11 +168,21 @@ class Runtime:
                 operator_limit_a=file.installation.operator_limit_a,
             ),
             availability=availability,
+            reservations=self.reservations.all(),  # expired ones end at the first tick
         )
         self.bus.subscribe(AvailabilityChanged, self._availability_changed)
+        self.bus.subscribe(ReservationChanged, self._reservation_changed)
         self.bus.subscribe(ResetRequested, self._reset_requested)
         self.ocpp: OcppClient | None = None
+        self.firmware = FirmwareManagement(self.station, self.state, self.data_dir, self.identity)
+        self.smart = SmartCharging(self.station, ProfileStore(self.db))
+        self.frame_log: FrameLog | None = None
         if self.csms_url:
+            self.frame_log = FrameLog(self.data_dir)
+            boot_fields = file.ocpp.boot.ocpp_fields()
+            version = installed_version(self.state)  # a firmware update wins over the file
+            if version:
+                boot_fields["firmwareVersion"] = version
             self.ocpp = OcppClient(
                 station=self.station,
                 bus=self.bus,
@@ -175,11 +194,21 @@ class Runtime:
                     reconnect_min_s=file.ocpp.reconnect_min_s,
                     reconnect_max_s=file.ocpp.reconnect_max_s,
                     boot_retry_s=file.ocpp.boot_retry_s,
-                    boot_fields=file.ocpp.boot.ocpp_fields(),
+                    boot_fields=boot_fields,
                 ),
                 queue=self.queue,
                 transactions=self.transactions,
-                handlers=Handlers(self.station, clear_cache=self.auth_cache.clear),
+                handlers=Handlers(
+                    self.station,
+                    clear_cache=self.auth_cache.clear,
+                    groups=[
+                        self.firmware,
+                        self.smart,
+                        LocalListHandlers(self.config, self.local_list),
+                        ReservationHandlers(self.station),
+                    ],
+                ),
+                frame_logger=self.frame_log,
             )
         self.api_token = self._api_token()
         self.restart_kind: str | None = None
@@ -201,6 +230,12 @@ class Runtime:
 
     def _availability_changed(self, event: AvailabilityChanged) -> None:
         self.state.set("availability", str(event.connector_id), event.availability)
+
+    def _reservation_changed(self, event: ReservationChanged) -> None:
+        if event.active:
+            self.reservations.save(event.reservation)
+        else:
+            self.reservations.delete(event.reservation.reservation_id)
 
     def _reset_requested(self, event: ResetRequested) -> None:
         self.restart_kind = event.kind
@@ -302,8 +337,10 @@ class Runtime:
             asyncio.ensure_future(self._hardware_loop()),
             asyncio.ensure_future(server.serve()),
         ]
+        tasks.append(asyncio.ensure_future(self.smart.run()))  # profile periods change limits
         if self.ocpp is not None:
             tasks.append(asyncio.ensure_future(self.ocpp.run()))
+            self.firmware.start()  # reports an install that restarted us, resumes a job
         log.info(
             "chargebox %s: %d connectors, web on http://%s:%d, backend %s",
             self.identity,
@@ -326,6 +363,9 @@ class Runtime:
             if task is not tasks[1]:
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.firmware.stop()
+        if self.frame_log is not None:
+            self.frame_log.close()
         self._writer.shutdown(wait=True)
         self.db.close()
 
@@ -337,6 +377,7 @@ def restart_process() -> None:
 
 def run(options: RunOptions) -> int:
     runtime = Runtime(options)
+    attach_file_log(runtime.data_dir)
     print(f"chargebox: API token for this station: {runtime.api_token}", flush=True)
     asyncio.run(runtime.serve())
     if runtime.restart_kind is not None:

@@ -9,6 +9,7 @@ MinimumStatusDuration.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from chargebox.core.errors import ErrorDef, Severity, most_severe
 from chargebox.core.events import MeterSample
@@ -22,6 +23,9 @@ from chargebox.core.types import (
     Measurement,
     PilotState,
 )
+
+if TYPE_CHECKING:
+    from chargebox.core.reservations import Reservation
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +85,7 @@ class Connector:
     transaction: Transaction | None = None
     finishing: bool = False  # stopped while the car is still plugged
     ev_left: bool = False  # car unplugged while the transaction goes on
-    reserved: bool = False
+    reservation: Reservation | None = None  # its own, or held for a connector-0 reservation
     hw_faults: frozenset[str] = frozenset()
     detected_faults: set[str] = field(default_factory=set)
     measurement: Measurement | None = None
@@ -130,7 +134,7 @@ def derive_status(
         return ChargePointStatus.FINISHING, worst
     if c.authorization is not None or c.awaiting_id_tag is not None or c.pilot.plugged:
         return ChargePointStatus.PREPARING, worst
-    if c.reserved:
+    if c.reservation is not None:
         return ChargePointStatus.RESERVED, worst
     return ChargePointStatus.AVAILABLE, worst
 

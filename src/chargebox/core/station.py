@@ -52,6 +52,7 @@ from chargebox.core.events import (
 )
 from chargebox.core.limits import Claim, LimitSource, apply_order, arbitrate
 from chargebox.core.ports import TransactionJournal
+from chargebox.core.reservations import Reservation, Reservations
 from chargebox.core.types import (
     AuthorizationStatus,
     Availability,
@@ -107,6 +108,7 @@ class Station:
         settings: StationSettings | None = None,
         availability: Mapping[int, str] | None = None,
         station_faults: Iterable[str] = (),
+        reservations: Iterable[Reservation] = (),
     ) -> None:
         self.clock = clock
         self.bus = bus
@@ -131,6 +133,7 @@ class Station:
         self._next_aligned: float | None = None
         self._aligned_interval = 0
         self._last_id_tag: dict[int, str] = {}
+        self.reservations = Reservations(self, reservations)  # restored from the store
 
     # ------------------------------------------------------------------ boot
 
@@ -165,6 +168,7 @@ class Station:
         for c in self.connectors.values():
             self._poll(c, now)
         self._expire_authorizations(now)
+        self.reservations.tick(now)
         self._apply_limits(now)
         self._meter(now)
         self._report(now)
@@ -509,13 +513,20 @@ class Station:
 
     def _authorize(
         self, c: Connector, id_tag: str, info: IdTagInfo, source: str, now: float
-    ) -> None:
+    ) -> bool:
+        """False when a reservation keeps the connector for another idTag."""
+        admitted, reservation_id = self.reservations.admit(c, id_tag, info.parent_id_tag)
+        if not admitted:
+            c.awaiting_id_tag = None
+            self.bus.publish(AuthorizationDecided(now, id_tag, c.id, info, "reserved"))
+            return False
         deadline = None if c.pilot.plugged else now + self.config.get_int("ConnectionTimeOut")
-        c.authorization = Authorization(id_tag, info, source, deadline)
+        c.authorization = Authorization(id_tag, info, source, deadline, reservation_id)
         c.awaiting_id_tag = None
         self.bus.publish(AuthorizationDecided(now, id_tag, c.id, info, source))
         if c.pilot.plugged:
             self._start_transaction(c, now)
+        return True
 
     def _start_transaction(self, c: Connector, now: float) -> None:
         auth = c.authorization
@@ -526,6 +537,7 @@ class Station:
             return
         self._report(now)  # Preparing goes out before StartTransaction
         meter = round(c.measurement.energy_wh) if c.measurement is not None else 0
+        auth.reservation_id = self.reservations.consume(auth.reservation_id)
         local_id = self.journal.create(
             c.id, auth.id_tag, meter, iso(now), auth.info.parent_id_tag, auth.reservation_id
         )
@@ -613,7 +625,7 @@ class Station:
             ):
                 c.authorization = None  # the same card again cancels a waiting session
                 return None
-        target = self._select_connector(connector_id)
+        target = self._select_connector(connector_id, id_tag)
         if target is None:
             return None
         purpose = "stop" if target.transaction is not None else "start"
@@ -621,10 +633,14 @@ class Station:
         self._apply_decision(target, id_tag, decision, purpose, now)
         return decision
 
-    def _select_connector(self, connector_id: int | None) -> Connector | None:
+    def _select_connector(
+        self, connector_id: int | None, id_tag: str | None = None
+    ) -> Connector | None:
         if connector_id is not None:
             return self.connectors.get(connector_id)
-        free = [c for c in self.connectors.values() if self._can_start(c)]
+        free = self.reservations.order(
+            [c for c in self.connectors.values() if self._can_start(c)], id_tag
+        )
         for c in free:
             if c.pilot.plugged and c.authorization is None and c.awaiting_id_tag is None:
                 return c
@@ -718,16 +734,18 @@ class Station:
         """RemoteStartTransaction: Accepted (True) when a connector can take the session."""
         if connector_id is not None and connector_id not in self.connectors:
             return False
-        c = self._select_connector(connector_id)
+        c = self._select_connector(connector_id, id_tag)
         if c is None or not self._can_start(c) or c.authorization is not None or c.awaiting_id_tag:
             return False
+        if not self.reservations.may_try(c, id_tag):
+            return False  # reserved for another idTag
         now = self.clock.time()
         if self.config.get_bool("AuthorizeRemoteTxRequests"):
             decision = decide(id_tag, self._auth_context(), self.auth_sources, c.id)
             self._apply_decision(c, id_tag, decision, "start", now)
-        else:
-            self._authorize(c, id_tag, IdTagInfo(AuthorizationStatus.ACCEPTED), "remote", now)
-        return True
+            return True
+        info = IdTagInfo(AuthorizationStatus.ACCEPTED)
+        return self._authorize(c, id_tag, info, "remote", now)
 
     def remote_stop(self, remote_id: int) -> bool:
         for c in self.connectors.values():

@@ -39,6 +39,9 @@ class HandlerGroup(Protocol):
 
     def table(self) -> dict[str, ActionHandler]: ...
 
+    # Optionally also `triggers() -> dict[str, Callable[[], Any]]`: messages TriggerMessage
+    # may request whose content the group knows (FirmwareStatusNotification, …).
+
 
 class Handlers:
     def __init__(
@@ -126,7 +129,15 @@ class Handlers:
         connector_id = p.get("connectorId")
         if connector_id == 0 or not self._registered():
             return HandlerResult({"status": "Rejected"})
-        ok = self.station.remote_start(p["idTag"], connector_id)
+
+        def start() -> bool:
+            return self.station.remote_start(p["idTag"], connector_id)
+
+        # A chargingProfile goes to the Smart Charging group (it accepts or refuses it).
+        profile = p.get("chargingProfile")
+        hooks = [getattr(g, "remote_start_with_profile", None) for g in self.groups]
+        hook = next((h for h in hooks if h is not None), None) if profile else None
+        ok = hook(p["idTag"], connector_id, profile, start) if hook else start()
         return HandlerResult({"status": "Accepted" if ok else "Rejected"})
 
     def remote_stop(self, p: dict[str, Any]) -> HandlerResult:
@@ -168,6 +179,10 @@ class Handlers:
                 "FirmwareStatusNotification", {"status": "Idle"}
             ),
         }
+        for group in self.groups:  # a profile that runs jobs reports their real status
+            triggers = getattr(group, "triggers", None)
+            if triggers is not None:
+                actions.update(triggers())
         action = actions.get(requested)
         if action is None:
             return HandlerResult({"status": "NotImplemented"})

@@ -7,6 +7,8 @@ from chargebox.store.auth import AuthCacheStore, AuthEntry, LocalListEntry, Loca
 from chargebox.store.db import Database, StoreError, normalize_time, utc_now
 from chargebox.store.kv import SettingsStore, StateStore
 from chargebox.store.outbox import MessageQueue, QueuedMessage
+from chargebox.store.profiles import ProfileRecord, ProfileStore
+from chargebox.store.reservations import ReservationStore
 from chargebox.store.transactions import TransactionRecord, TransactionStore
 from chargebox.store.whitelist import WhitelistEntry, WhitelistStore
 
@@ -17,7 +19,10 @@ __all__ = [
     "LocalListEntry",
     "LocalListStore",
     "MessageQueue",
+    "ProfileRecord",
+    "ProfileStore",
     "QueuedMessage",
+    "ReservationStore",
     "SettingsStore",
     "StateStore",
     "StoreError",

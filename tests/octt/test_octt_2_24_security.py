@@ -38,7 +38,7 @@ async def started() -> AsyncIterator[list[StationProcess]]:
         s.kill()
 
 
-async def test_security_profile_1_sends_basic_auth(
+async def test_tc_085_cs_basic_authentication_valid_credentials(
     csms: TestCSMS, tmp_path: Path, started: list[StationProcess]
 ) -> None:
     station = StationProcess(
@@ -73,7 +73,7 @@ async def test_new_authorization_key_reconnects_with_it(
     assert csms.auth_headers[-1] == _basic("CP_1", new_key)
 
 
-async def test_security_profile_cannot_be_lowered(
+async def test_tc_084_cs_downgrade_security_profile_rejected(
     csms: TestCSMS, tmp_path: Path, started: list[StationProcess]
 ) -> None:
     station = StationProcess(
@@ -121,7 +121,7 @@ async def tls_csms(tmp_path: Path) -> AsyncIterator[tuple[TestCSMS, Path]]:
     await server.stop()
 
 
-async def test_security_profile_2_tls_with_configured_ca(
+async def test_tc_086_cs_tls_server_side_certificate_valid(
     tls_csms: tuple[TestCSMS, Path], tmp_path: Path
 ) -> None:
     csms, cert = tls_csms
