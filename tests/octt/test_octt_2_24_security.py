@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from ocpp.v16 import call
-
 from tests.csms import StationProcess, TestCSMS
 
 KEY = "0123456789abcdef0123"
