@@ -17,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from chargebox import settings as station_file
 from chargebox.core.auth import AuthMode
@@ -170,6 +171,12 @@ class Runtime:
             availability=availability,
             reservations=self.reservations.all(),  # expired ones end at the first tick
         )
+        self.energy = self._energy_manager(file, specs)
+        from chargebox.energy.inputs import EnergyInputs
+
+        self.energy_inputs = EnergyInputs.build(
+            file, station=self.station, sim=self.sim, clock=self.clock.time, manager=self.energy
+        )
         self.bus.subscribe(AvailabilityChanged, self._availability_changed)
         self.bus.subscribe(ReservationChanged, self._reservation_changed)
         self.bus.subscribe(ResetRequested, self._reset_requested)
@@ -215,6 +222,32 @@ class Runtime:
         self._stop = asyncio.Event()
 
     # ------------------------------------------------------------- wiring
+
+    def _energy_manager(self, file: station_file.StationFile, specs: list[Any]) -> Any:
+        """The local energy manager, only with a [site] section (off by default)."""
+        if file.site is None or not file.energy.enabled:
+            return None
+        from chargebox.energy.manager import EnergyManager, build_site
+        from chargebox.energy.model import PhaseCurrents
+        from chargebox.energy.simgrid import SimGridMeter
+
+        site = build_site(file, specs)
+        meter = None
+        if file.energy.meter == "sim":
+            meter = SimGridMeter(
+                self.sim,
+                {c.id: c for c in site.connectors},
+                self.clock,
+                PhaseCurrents.from_tuple(file.energy.sim_house_load_a),
+            )
+        return EnergyManager(
+            self.station,
+            site,
+            clock=self.clock,
+            meter=meter,
+            safe_current_a=file.energy.safe_current_a,
+            bus=self.bus,
+        )
 
     def _config_changed(self, key: str, value: str) -> None:
         if key != "NumberOfConnectors":
@@ -275,8 +308,9 @@ class Runtime:
         self.sim.advance(self.clock.time())
         for id_tag, connector_id in self.sim.reader.take():
             self.station.present_token(id_tag, connector_id)
-        if frozenset(self.sim.station_faults) != self.station.station_hw_faults:
-            self.station.set_station_faults(self.sim.station_faults)
+        faults = frozenset(self.sim.station_faults) | self.energy_inputs.faults  # + meter failure
+        if faults != self.station.station_hw_faults:
+            self.station.set_station_faults(faults)
         self.station.tick()
 
     async def _hardware_loop(self) -> None:
@@ -317,12 +351,14 @@ class Runtime:
         import uvicorn
 
         from chargebox.web.api import create_app
+        from chargebox.web.ui import install_ui
 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         self.station.boot()
         app = create_app(self)
+        web = install_ui(app, self)  # login, pages, live updates on top of the control API
         server = uvicorn.Server(
             uvicorn.Config(
                 app,
@@ -331,6 +367,7 @@ class Runtime:
                 log_level="warning",
                 lifespan="off",
                 access_log=False,
+                **web.uvicorn_options(),  # TLS with [http] https = true
             )
         )
         tasks = [
@@ -338,6 +375,10 @@ class Runtime:
             asyncio.ensure_future(server.serve()),
         ]
         tasks.append(asyncio.ensure_future(self.smart.run()))  # profile periods change limits
+        tasks.append(asyncio.ensure_future(web.run()))  # the web UI's live feed
+        if self.energy is not None:
+            tasks.append(asyncio.ensure_future(self.energy.run()))
+        tasks.extend(asyncio.ensure_future(c) for c in self.energy_inputs.coroutines())
         if self.ocpp is not None:
             tasks.append(asyncio.ensure_future(self.ocpp.run()))
             self.firmware.start()  # reports an install that restarted us, resumes a job
@@ -349,6 +390,7 @@ class Runtime:
             self.http_port,
             self.csms_url or "none (standalone)",
         )
+        web.announce()  # the one-time setup link while no admin exists
         stopper = asyncio.ensure_future(self._stop.wait())
         done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
         for task in done:

@@ -30,6 +30,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--connectors", type=int, help="number of simulated connectors")
     run.add_argument("--modbus-port", type=int, help="Modbus TCP base port (not available yet)")
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    meter = sub.add_parser("sim-meter", help="serve a simulated Modbus TCP grid meter")
+    meter.add_argument("--map", required=True, help="register map, e.g. siemens_pac2200")
+    meter.add_argument("--port", type=int, default=5020, help="TCP port (default 5020)")
+    meter.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    meter.add_argument(
+        "--profile",
+        default="house",
+        help="house | house+pv[:kWp] | constant:L1,L2,L3 (amps, export negative) | file.csv",
+    )
+    meter.add_argument("--unit", type=int, help="Modbus unit id (default: the map's)")
+    meter.add_argument("--speed", type=float, default=1.0, help="play the day N times faster")
+    meter.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
 
@@ -68,4 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         except (SettingsError, StoreError) as exc:
             print(f"chargebox: {exc}", file=sys.stderr)
             return 2
+    if args.command == "sim-meter":
+        from chargebox.energy.meters.cli import sim_meter
+
+        return sim_meter(args.map, args.host, args.port, args.profile, args.unit, args.speed)
     return 2

@@ -89,6 +89,11 @@ class OcppSection(_Section):
 class HttpSection(_Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    https: bool = False  # self-signed certificate made at first start in <data-dir>/tls/
+    session_idle_timeout_s: Annotated[float, Field(gt=0, le=86400)] = 1800.0
+    session_lifetime_s: Annotated[float, Field(gt=0, le=30 * 86400)] = 43200.0
+    login_max_failures: Annotated[int, Field(ge=1, le=100)] = 5
+    login_lockout_s: Annotated[float, Field(gt=0, le=86400)] = 300.0
 
 
 class AuthorizationSection(_Section):
@@ -134,6 +139,177 @@ class HardwareSection(_Section):
     sim_car: SimCarSection = SimCarSection()
 
 
+Amps3 = tuple[float, float, float]
+_ROTATIONS = Literal["RST", "RTS", "SRT", "STR", "TRS", "TSR"]
+
+
+def _phase_values(value: Any) -> Any:
+    """One number means the same on L1, L2, L3; a list gives each phase."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (value, value, value)
+    return value
+
+
+def _non_negative(name: str, values: Amps3 | None) -> None:
+    if values is not None and min(values) < 0:
+        raise ValueError(f"{name} must not be negative")
+
+
+class SiteGroupSection(_Section):
+    """A supply line shared by several connectors, with its own limit per phase."""
+
+    name: Annotated[str, Field(min_length=1, max_length=40)]
+    limit_a: Amps3
+
+    _phases = field_validator("limit_a", mode="before")(_phase_values)
+
+
+class SiteConnectorSection(_Section):
+    """How one connector is wired: phases, rotation, its limits, group, priority."""
+
+    id: Annotated[int, Field(ge=1, le=1000)]
+    phases: Literal[1, 3] | None = None  # default: the connector's hardware phases
+    rotation: _ROTATIONS = "RST"
+    installation_limit_a: Annotated[float | None, Field(gt=0, le=1000)] = None
+    operator_limit_a: Annotated[float | None, Field(gt=0, le=1000)] = None
+    group: str | None = None
+    priority: Annotated[int, Field(ge=0, le=100)] = 0
+
+    @model_validator(mode="after")
+    def _order(self) -> SiteConnectorSection:
+        if (
+            self.operator_limit_a is not None
+            and self.installation_limit_a is not None
+            and self.operator_limit_a > self.installation_limit_a
+        ):
+            raise ValueError(
+                f"connector {self.id}: operator_limit_a must not exceed installation_limit_a"
+            )
+        return self
+
+
+class SiteSection(_Section):
+    """The electrical site; its presence switches energy management on."""
+
+    grid_limit_a: Amps3  # main fuse (house connection or distribution board) per phase
+    subdistribution_limit_a: Amps3 | None = None
+    operator_subdistribution_limit_a: Amps3 | None = None
+    voltage_v: Annotated[float, Field(ge=100, le=400)] = 230.0
+    it_network: bool = False
+    meter_placement: Literal["includes_charging", "excludes_charging"] = "includes_charging"
+    safety_margin_a: Amps3 = (0.0, 0.0, 0.0)
+    fallback_load_a: Amps3 = (9999.0, 9999.0, 9999.0)
+    meter_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    groups: list[SiteGroupSection] = []
+    connectors: list[SiteConnectorSection] = []
+
+    _phases = field_validator(
+        "grid_limit_a",
+        "subdistribution_limit_a",
+        "operator_subdistribution_limit_a",
+        "safety_margin_a",
+        "fallback_load_a",
+        mode="before",
+    )(_phase_values)
+
+    @model_validator(mode="after")
+    def _check(self) -> SiteSection:
+        for name in ("grid_limit_a", "subdistribution_limit_a", "operator_subdistribution_limit_a"):
+            _non_negative(name, getattr(self, name))
+        _non_negative("safety_margin_a", self.safety_margin_a)
+        _non_negative("fallback_load_a", self.fallback_load_a)
+        sub, op = self.subdistribution_limit_a, self.operator_subdistribution_limit_a
+        if sub is not None and op is not None and any(o > s for o, s in zip(op, sub, strict=True)):
+            raise ValueError(
+                "operator_subdistribution_limit_a must not exceed subdistribution_limit_a"
+            )
+        names = [g.name for g in self.groups]
+        if len(set(names)) != len(names):
+            raise ValueError("groups: names must be unique")
+        ids = [c.id for c in self.connectors]
+        if len(set(ids)) != len(ids):
+            raise ValueError("connectors: each connector id at most once")
+        for c in self.connectors:
+            if c.group is not None and c.group not in names:
+                raise ValueError(f"connector {c.id}: group {c.group!r} is not defined")
+        return self
+
+
+class EnergySection(_Section):
+    """How the energy manager runs (only with a [site] section)."""
+
+    enabled: bool = True
+    mode: Literal["equal", "fcfs", "priority"] = "equal"
+    cycle_s: Annotated[float, Field(ge=0.1, le=300)] = 1.0
+    rotation_period_s: Annotated[float, Field(ge=10, le=86400)] = 900.0
+    safe_current_a: Annotated[float, Field(ge=0, le=80)] = 6.0
+    unbalance_limit_enabled: bool = False
+    unbalance_limit_a: Annotated[float, Field(gt=0, le=1000)] = 20.0
+    meter: Literal["none", "sim"] = "none"  # "sim": chargers' own currents + house load
+    sim_house_load_a: Amps3 = (0.0, 0.0, 0.0)
+
+    _phases = field_validator("sim_house_load_a", mode="before")(_phase_values)
+
+
+class MeterSection(_Section):
+    """A grid meter over Modbus TCP (`[[meters]]`); `simulate` serves it from a built-in
+    simulated meter on 127.0.0.1:port playing `profile` plus the station's own load."""
+
+    name: Annotated[str, Field(min_length=1, max_length=40)] = "grid"
+    map: str
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 502
+    unit: Annotated[int | None, Field(ge=0, le=255)] = None
+    poll_s: Annotated[float, Field(ge=0.1, le=60)] = 1.0
+    timeout_s: Annotated[float, Field(gt=0, le=30)] = 1.0
+    placement: Literal["includes_charging", "excludes_charging"] = "includes_charging"
+    simulate: bool = False
+    profile: str = "house"
+
+    @field_validator("map")
+    @classmethod
+    def _known_map(cls, value: str) -> str:
+        from chargebox.energy.meters.registermap import MapError, load_map
+
+        try:
+            load_map(value)
+        except MapError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+class LoadSheddingSection(_Section):
+    """Load shedding input (ripple control): while active, limit or reduce charging."""
+
+    enabled: bool = False
+    input: Annotated[str, Field(min_length=1, max_length=40)] = "load_shedding"
+    polarity: Literal["high_active", "low_active"] = "high_active"
+    debounce_s: Annotated[float, Field(ge=0, lt=1)] = 0.2
+    mode: Literal["limit", "offset"] = "limit"
+    limit_a: Annotated[float, Field(ge=0, le=1000)] = 0.0  # limit mode: 0 = stop
+    offset_a: Amps3 = (0.0, 0.0, 0.0)  # offset mode: signed, e.g. -10 per phase
+
+    _phases = field_validator("offset_a", mode="before")(_phase_values)
+
+
+class PvSection(_Section):
+    """PV surplus charging from the grid meter's signed reading."""
+
+    mode: Literal["off", "fast", "min_pv", "pv"] = "off"
+    meter: str = ""  # a [[meters]] name; empty = the first
+    max_current_a: Annotated[float, Field(ge=6, le=80)] = 16.0
+    enable_delay_s: Annotated[float, Field(ge=0, le=3600)] = 60.0
+    disable_delay_s: Annotated[float, Field(ge=0, le=3600)] = 180.0
+    smoothing_s: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    hysteresis_a: Annotated[float, Field(ge=0, le=16)] = 1.0
+    import_allowance_w: Annotated[float, Field(ge=0, le=100000)] = 0.0
+    phase_switching: bool = True  # where the hardware can switch
+    phase_down_delay_s: Annotated[float, Field(ge=0, le=3600)] = 120.0
+    phase_up_delay_s: Annotated[float, Field(ge=0, le=3600)] = 300.0
+    phase_min_interval_s: Annotated[float, Field(ge=0, le=86400)] = 600.0
+    cycle_s: Annotated[float, Field(ge=0.1, le=300)] = 5.0
+
+
 class StationFile(_Section):
     station: StationSection = StationSection()
     ocpp: OcppSection = OcppSection()
@@ -142,12 +318,67 @@ class StationFile(_Section):
     installation: InstallationSection = InstallationSection()
     hardware: HardwareSection = HardwareSection()
     connectors: list[ConnectorSection] = []
+    site: SiteSection | None = None
+    energy: EnergySection = EnergySection()
+    meters: list[MeterSection] = []
+    load_shedding: LoadSheddingSection = LoadSheddingSection()
+    pv: PvSection = PvSection()
+
+    @model_validator(mode="after")
+    def _meters(self) -> StationFile:
+        names = [m.name for m in self.meters]
+        if len(set(names)) != len(names):
+            raise ValueError("meters: names must be unique")
+        if self.pv.mode != "off":
+            if not self.meters:
+                raise ValueError("pv.mode: PV surplus charging needs a [[meters]] grid meter")
+            if self.pv.meter and self.pv.meter not in names:
+                raise ValueError(f"pv.meter: no meter named {self.pv.meter!r}")
+        return self
 
     @model_validator(mode="after")
     def _connector_ids(self) -> StationFile:
         ids = [c.id for c in self.connectors]
         if ids and sorted(ids) != list(range(1, len(ids) + 1)):
             raise ValueError("connector ids must be 1..N without gaps")
+        return self
+
+    @model_validator(mode="after")
+    def _site(self) -> StationFile:
+        """Per connector: operator <= installation <= hardware; phases within the hardware's."""
+        if self.site is None:
+            return self
+        hardware = {c.id: c for c in self.connector_list()}
+        for c in self.site.connectors:
+            hw = hardware.get(c.id)
+            if hw is None:
+                raise ValueError(f"site.connectors: connector {c.id} does not exist")
+            for name in ("installation_limit_a", "operator_limit_a"):
+                value = getattr(c, name)
+                if value is not None and value > hw.max_current_a:
+                    raise ValueError(
+                        f"site.connectors: connector {c.id}: {name} ({value:g} A) must not "
+                        f"exceed the hardware maximum ({hw.max_current_a:g} A)"
+                    )
+            if c.phases is not None and c.phases > hw.phases:
+                raise ValueError(
+                    f"site.connectors: connector {c.id}: phases {c.phases} but the hardware "
+                    f"has {hw.phases}"
+                )
+        if self.energy.enabled:
+            n = len(hardware)
+            tightest = min(self.site.grid_limit_a)
+            for limit in (
+                self.site.subdistribution_limit_a,
+                self.site.operator_subdistribution_limit_a,
+            ):
+                if limit is not None:
+                    tightest = min(tightest, *limit)
+            if self.energy.safe_current_a * n > tightest:
+                raise ValueError(
+                    f"energy.safe_current_a: {n} connectors x {self.energy.safe_current_a:g} A "
+                    f"exceed the tightest site limit ({tightest:g} A per phase)"
+                )
         return self
 
     def connector_list(self) -> list[ConnectorSection]:

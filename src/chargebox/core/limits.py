@@ -31,6 +31,7 @@ class LimitSource(StrEnum):
     EV = "ev"  # the car's own maximum
     INVALID_ID = "invalid_id"  # MaxEnergyOnInvalidId used up / not allowed
     SAFE = "safe"  # fail-safe fallback while an input is silent
+    PV = "pv"  # PV surplus charging (min+PV, PV only)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,18 @@ class ChargeController(Protocol):
         """Error-catalogue codes the hardware reports right now."""
 
 
+class PhaseSwitch(Protocol):
+    """Optional: a connector that can switch between 1-phase and 3-phase supply.
+
+    A controller without `set_phases` simply cannot switch (`Station.can_switch_phases`).
+    """
+
+    def set_phases(self, phases: int) -> bool:
+        """1 or 3; False when the hardware refuses."""
+
+    def active_phases(self) -> int: ...
+
+
 class ConnectorLock(Protocol):
     """Socket cable lock; a fixed (tethered) cable has none."""
 

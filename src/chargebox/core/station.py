@@ -126,6 +126,9 @@ class Station:
             c.availability = Availability(saved.get(c.id, Availability.OPERATIVE))
         self.station_hw_faults: frozenset[str] = frozenset(station_faults)
         self.station_claims: dict[LimitSource, Claim] = {}
+        # True while the energy manager folds connector-0 claims into its allocation,
+        # so they are not also shared equally here.
+        self.station_claims_delegated = False
         self.online = False
         self._reporters: dict[int, StatusReporter] = {0: StatusReporter()}
         self._reporters.update({cid: StatusReporter() for cid in self.connectors})
@@ -271,6 +274,63 @@ class Station:
         target = self.station_claims if connector_id == 0 else self.connectors[connector_id].claims
         target.pop(source, None)
 
+    def set_claims(
+        self,
+        batch: Mapping[int, Iterable[Claim]],
+        clear: Iterable[LimitSource] = (),
+        *,
+        delegate_station_claims: bool | None = None,
+    ) -> None:
+        """Replace several connectors' claims at once and apply them in one step.
+
+        The sources in `clear` are removed from each connector of the batch first. The
+        new setpoints go out together, decreases before increases (`apply_order`), so a
+        fuse never sees more than the old or the new state allows.
+        """
+        drop = tuple(clear)
+        for cid, claims in batch.items():
+            target = self.station_claims if cid == 0 else self.connectors[cid].claims
+            for source in drop:
+                target.pop(source, None)
+            for claim in claims:
+                target[claim.source] = claim
+        if delegate_station_claims is not None:
+            self.station_claims_delegated = delegate_station_claims
+        self._apply_limits(self.clock.time())
+
+    def can_switch_phases(self, connector_id: int) -> bool:
+        """The connector's hardware can switch between 1 and 3 phases (optional port)."""
+        c = self.connectors.get(connector_id)
+        return c is not None and callable(getattr(c.hw.controller, "set_phases", None))
+
+    def set_phases(self, connector_id: int, phases: int) -> bool:
+        """Switch a connector to 1 or 3 phases where the hardware can.
+
+        The offer drops to 0 and the contactor opens before the switch; the next limit
+        arbitration offers current again on the new phases.
+        """
+        c = self.connectors.get(connector_id)
+        switch = getattr(c.hw.controller, "set_phases", None) if c is not None else None
+        if c is None or switch is None or phases not in (1, 3):
+            return False
+        self._output(c, 0.0)
+        ok = bool(switch(phases))
+        self._apply_limits(self.clock.time())
+        return ok
+
+    def may_draw(self, connector_id: int) -> bool:
+        """A session on this connector may draw current now (for the energy manager)."""
+        return self._may_draw(self.connectors[connector_id])
+
+    def limit_without(self, connector_id: int, sources: Iterable[LimitSource]) -> float:
+        """The connector's limit over every claim except those of `sources` (amps)."""
+        c = self.connectors[connector_id]
+        skip = set(sources)
+        sharing = max(1, sum(1 for x in self.connectors.values() if x.transaction is not None))
+        phases = range(c.spec.phases) if c.spec.phases < 3 else range(3)
+        claims = [k for k in self._claims_for(c, sharing) if k.source not in skip]
+        return arbitrate(claims, phases_used=phases, min_current_a=0.0).unpaused_a
+
     def _claims_for(self, c: Connector, sharing: int) -> list[Claim]:
         s = self.settings
         claims = [Claim.uniform(LimitSource.HARDWARE, c.spec.max_current_a)]
@@ -282,8 +342,9 @@ class Station:
         if s.operator_limit_a is not None:
             claims.append(Claim.uniform(LimitSource.OPERATOR, s.operator_limit_a))
         claims.extend(c.claims.values())
-        # A station-wide claim is shared equally between the connectors that charge.
-        for claim in self.station_claims.values():
+        # A station-wide claim is shared equally between the connectors that charge
+        # (unless the energy manager allocates it).
+        for claim in () if self.station_claims_delegated else self.station_claims.values():
             claims.append(Claim(claim.source, tuple(a / sharing for a in claim.amps)))  # type: ignore[arg-type]
         return claims
 

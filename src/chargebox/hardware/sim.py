@@ -9,6 +9,7 @@ state of charge and stops at 100 %; the meter integrates power over real elapsed
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chargebox.core.types import Measurement, PilotState
@@ -105,6 +106,8 @@ class SimConnector:
     energy_wh: float = 0.0
     last_advance: float | None = None
     temperature_c: float = 25.0
+    phases: int = 3  # 1 when the phase switch has dropped L2 and L3
+    phase_switches: int = 0
 
     # -- ChargeController
     def pilot_state(self) -> PilotState:
@@ -127,6 +130,19 @@ class SimConnector:
     def active_faults(self) -> frozenset[str]:
         return frozenset(self.faults - _SILENT_FAULTS)
 
+    # -- PhaseSwitch (optional port: real drivers may not have it)
+    def set_phases(self, phases: int) -> bool:
+        """Switch the supply between 1 phase (L1) and 3 phases."""
+        if phases not in (1, 3):
+            return False
+        if phases != self.phases:
+            self.phases = phases
+            self.phase_switches += 1
+        return True
+
+    def active_phases(self) -> int:
+        return self.phases
+
     # -- Meter
     def read(self) -> Measurement | None:
         if METER_FAULT in self.faults:
@@ -148,7 +164,8 @@ class SimConnector:
         if car is None or not self.contactor:
             return (0.0, 0.0, 0.0)
         a = round(car.current_a, 2)
-        return (a, a if car.phases >= 2 else 0.0, a if car.phases >= 3 else 0.0)
+        phases = min(car.phases, self.phases)
+        return (a, a if phases >= 2 else 0.0, a if phases >= 3 else 0.0)
 
     # -- the world moves on
     def advance(self, now: float) -> None:
@@ -207,9 +224,18 @@ class SimInputs:
     """Digital inputs (load shedding, door contact, emergency stop) set through the API."""
 
     values: dict[str, bool] = field(default_factory=dict)
+    listeners: list[Callable[[str, bool], None]] = field(default_factory=list)
 
     def read(self) -> dict[str, bool]:
         return dict(self.values)
+
+    def set(self, name: str, value: bool) -> None:
+        """Drive an input; listeners (load shedding) hear of it at once."""
+        changed = self.values.get(name) != value
+        self.values[name] = value
+        if changed:
+            for listener in list(self.listeners):
+                listener(name, value)
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """The control API (`/api/v1`): the contract of ARCHITECTURE.md, described by OpenAPI.
 
 Every request carries `Authorization: Bearer <token>` (CHARGEBOX_API_TOKEN, or the token
-made at first start). Bodies are validated by pydantic, so a bad field gets a 422 whose
-`detail` names it; domain refusals get 404 / 409 with a sentence.
+made at first start) or the session cookie of the web login; a cookie-authenticated request
+that changes something also carries the session's `X-CSRF-Token` header (web/auth.py).
+Bodies are validated by pydantic, so a bad field gets a 422 whose `detail` names it; domain
+refusals get 404 / 409 with a sentence.
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ class FaultBody(BaseModel):
     code: Annotated[str, Field(min_length=1, max_length=50)]
 
 
+class InputBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    value: bool
+
+
 def connector_status(runtime: Runtime, cid: int) -> dict[str, Any]:
     station = runtime.station
     c = station.connectors[cid]
@@ -71,6 +78,10 @@ def connector_status(runtime: Runtime, cid: int) -> dict[str, Any]:
         "power_w": m.power_w if m is not None else 0.0,
         "current_a": list(m.current_a) if m is not None else [0.0, 0.0, 0.0],
         "energy_wh": round(energy, 1),
+        "session_started_at": tx.start_time if tx is not None else None,
+        "session_duration_s": round(runtime.clock.time() - tx.start_time, 1)
+        if tx is not None
+        else None,
         "meter_wh": round(m.energy_wh, 1) if m is not None else None,
         "availability": c.availability.value,
         "car": None
@@ -84,12 +95,39 @@ def connector_status(runtime: Runtime, cid: int) -> dict[str, Any]:
     }
 
 
+def station_status(runtime: Runtime) -> dict[str, Any]:
+    """The `GET /api/v1/status` document; the web UI's live feed (`/events`) pushes the same."""
+    ocpp = runtime.ocpp
+    return {
+        "identity": runtime.identity,
+        "ocpp": {
+            "connected": bool(ocpp and ocpp.connected),
+            "registration": ocpp.registration if ocpp else None,
+            "csms_url": runtime.csms_url or None,
+            "queued_messages": len(runtime.queue),
+        },
+        "connectors": [connector_status(runtime, cid) for cid in runtime.station.connectors],
+        # Only with energy management on ([site] in station.toml): budget, load, allocation.
+        **(
+            {"energy": runtime.energy.snapshot}
+            if getattr(runtime, "energy", None) is not None
+            else {}
+        ),
+    }
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(title="chargebox control API", version=__version__)
 
-    def authenticated(
+    async def authenticated(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> None:
+        if credentials is None:
+            # The web login's session cookie (installed by chargebox.web.ui); CSRF-checked.
+            cookie_auth = getattr(request.app.state, "api_cookie_auth", None)
+            if cookie_auth is not None and await cookie_auth(request):
+                return
         if credentials is None or not hmac.compare_digest(
             credentials.credentials.encode(), runtime.api_token.encode()
         ):
@@ -101,17 +139,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @api.get("/status")
     async def status() -> dict[str, Any]:
-        ocpp = runtime.ocpp
-        return {
-            "identity": runtime.identity,
-            "ocpp": {
-                "connected": bool(ocpp and ocpp.connected),
-                "registration": ocpp.registration if ocpp else None,
-                "csms_url": runtime.csms_url or None,
-                "queued_messages": len(runtime.queue),
-            },
-            "connectors": [connector_status(runtime, cid) for cid in runtime.station.connectors],
-        }
+        return station_status(runtime)
 
     sim = APIRouter(prefix="/sim", tags=["simulator"])
 
@@ -189,11 +217,20 @@ def create_app(runtime: Runtime) -> FastAPI:
         runtime.step()
         return {"connector_id": cid, "code": code, "active": False}
 
+    @sim.post("/inputs/{name}")
+    async def set_input(name: str, body: InputBody) -> dict[str, Any]:
+        """A digital input (e.g. load_shedding) changes; listeners react at once."""
+        if not 1 <= len(name) <= 40:
+            raise HTTPException(422, "name: 1 to 40 characters")
+        runtime.sim.inputs.set(name, body.value)
+        runtime.step()
+        return {"name": name, "value": body.value}
+
+    @api.get("/energy/inputs")
+    async def energy_inputs() -> dict[str, Any]:
+        """Grid meters (live values, health), load shedding and PV surplus state."""
+        return runtime.energy_inputs.status()
+
     api.include_router(sim)
     app.include_router(api)
-
-    @app.get("/", include_in_schema=False)
-    async def index(request: Request) -> dict[str, str]:
-        return {"chargebox": __version__, "api": "/api/v1/status", "docs": "/docs"}
-
     return app

@@ -1,0 +1,365 @@
+"""The energy manager: grid meter + site model + allocator → ENERGY_MANAGER claims.
+
+Every cycle (default 1 s, and at once when a meter reading, an external limit or a
+session start/stop arrives) it works out the external (non-charging) load per grid
+phase, runs the allocator and hands every connector's new claim to the station in one
+step (`Station.set_claims`), so decreases go out before increases.
+
+Fail-safe: a meter silent longer than its timeout means the configured fallback load
+(9999 A = stop everything); *any* exception in a cycle replaces the manager's claims by
+`Claim(SAFE, safe_current_a)` on every connector — never their maximum.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from chargebox.core.clock import Clock
+from chargebox.core.events import Event, EventBus, TransactionStarted, TransactionStopped
+from chargebox.core.limits import Claim, LimitSource
+from chargebox.core.station import Station
+from chargebox.energy.allocator import (
+    PHASE_NAMES,
+    Allocation,
+    ConnectorDemand,
+    RotationState,
+    allocate,
+)
+from chargebox.energy.model import (
+    ROTATIONS,
+    STOP_EVERYTHING_A,
+    AllocationMode,
+    ConnectorSite,
+    ExternalLimit,
+    GridMeterSource,
+    GridReading,
+    MeterPlacement,
+    PhaseCurrents,
+    Site,
+    SupplyGroup,
+)
+
+log = logging.getLogger(__name__)
+
+SETTLE_S = 5.0  # a car has this long to follow a new offer before give-back looks at it
+POLL_S = 0.05  # how often the run loop looks for a new meter reading
+
+
+def grid_currents(site: ConnectorSite, measured: Iterable[float]) -> PhaseCurrents:
+    """A connector's phase currents mapped onto the grid phases by its rotation."""
+    out = [0.0, 0.0, 0.0]
+    mapping = ROTATIONS[site.rotation]
+    for p, amps in enumerate(measured):
+        if p < site.phases:
+            out[mapping[p]] += amps
+    return PhaseCurrents.from_tuple(out)
+
+
+class EnergyManager:
+    def __init__(
+        self,
+        station: Station,
+        site: Site,
+        *,
+        clock: Clock,
+        meter: GridMeterSource | None = None,
+        safe_current_a: float = 6.0,
+        bus: EventBus | None = None,
+    ) -> None:
+        self.station = station
+        self.site = site
+        self.clock = clock
+        self.meter = meter  # None: no grid meter (static limits only)
+        self.safe_current_a = safe_current_a
+        self.limits: dict[str, ExternalLimit] = {}
+        self.state = RotationState()
+        self.last: Allocation | None = None
+        self.healthy = True
+        self.error: str | None = None
+        self.cycles = 0
+        self.snapshot: dict[str, Any] = {}
+        self._offer: dict[int, tuple[float, float]] = {}  # cid -> (offered, since)
+        self._last_reading: float | None = None
+        self._wake: asyncio.Event | None = None
+        self._site_by_id = {c.id: c for c in site.connectors}
+        self.fault_hook: Callable[[], None] | None = None  # tests inject failures here
+        # Until the first cycle has run, the safe current holds (never the maximum).
+        for c in station.connectors.values():
+            c.claims[LimitSource.SAFE] = Claim.uniform(LimitSource.SAFE, safe_current_a)
+        if bus is not None:
+            bus.subscribe(TransactionStarted, self._session_changed)
+            bus.subscribe(TransactionStopped, self._session_changed)
+
+    # ------------------------------------------------------------- inputs
+
+    def post_limit(self, limit: ExternalLimit) -> None:
+        """Load shedding, PV surplus and friends: applied at once, not at the next cycle."""
+        self.limits[limit.source] = limit
+        self.cycle()
+
+    def clear_limit(self, source: str) -> None:
+        if self.limits.pop(source, None) is not None:
+            self.cycle()
+
+    def notify(self) -> None:
+        """Something changed (a new meter reading): run a cycle as soon as possible."""
+        if self._wake is not None:
+            self._wake.set()
+
+    def _session_changed(self, event: Event) -> None:
+        self.notify()
+
+    # -------------------------------------------------------------- cycle
+
+    def cycle(self) -> Allocation | None:
+        """One control step; never raises. None when it failed and the safe current applies."""
+        try:
+            if self.fault_hook is not None:
+                self.fault_hook()
+            allocation = self._cycle()
+        except Exception as exc:  # fail safe, whatever went wrong
+            log.exception("energy manager cycle failed: connectors fall back to the safe current")
+            self._fail_safe(f"{type(exc).__name__}: {exc}")
+            return None
+        self.healthy, self.error = True, None
+        return allocation
+
+    def external_load(self, now: float) -> tuple[PhaseCurrents, dict[str, Any]]:
+        """Non-charging load per grid phase, and how it was found (for the status)."""
+        site = self.site
+        charging = PhaseCurrents()
+        for cid, c in self.station.connectors.items():
+            cs = self._site_by_id.get(cid)
+            if cs is not None and c.measurement is not None:
+                charging = charging + grid_currents(cs, c.measurement.current_a)
+        info: dict[str, Any] = {"charging_measured_a": charging}
+        if self.meter is None:
+            info.update(meter="none", reading=None, fallback=False, age_s=None)
+            return PhaseCurrents(), info
+        reading: GridReading | None = self.meter.latest()
+        age = None if reading is None else now - reading.timestamp
+        if reading is None or age is None or age > site.meter_timeout_s:
+            info.update(meter="silent", reading=None, fallback=True, age_s=age)
+            return site.fallback_load_a, info
+        info.update(meter="ok", reading=reading.currents_a, fallback=False, age_s=age)
+        load = reading.currents_a
+        if site.meter_placement is MeterPlacement.INCLUDES_CHARGING:
+            load = load - charging
+        # Export (negative) is not counted as room: PV may vanish faster than we react.
+        return PhaseCurrents.from_tuple(max(0.0, a) for a in load.as_tuple()), info
+
+    def _cycle(self) -> Allocation:
+        now = self.clock.time()
+        station = self.station
+        ext, info = self.external_load(now)
+        limits = list(self.limits.values())
+        for claim in station.station_claims.values():  # connector 0: a budget for everyone
+            limits.append(
+                ExternalLimit(f"station:{claim.source.value}", PhaseCurrents.from_tuple(claim.amps))
+            )
+        demands = []
+        for cid, c in station.connectors.items():
+            offered, since = self._offer.get(cid, (None, now))
+            if offered != c.offered_a:
+                self._offer[cid] = (c.offered_a, now)
+                since = now
+            active = station.may_draw(cid)
+            demands.append(
+                ConnectorDemand(
+                    cid,
+                    active,
+                    PhaseCurrents.from_tuple(c.measurement.current_a)
+                    if c.measurement is not None
+                    else PhaseCurrents(),
+                    offered_a=c.offered_a,
+                    settled=now - since >= SETTLE_S,
+                    max_a=station.limit_without(cid, (LimitSource.ENERGY_MANAGER, LimitSource.SAFE))
+                    if active
+                    else None,
+                    session_start=c.transaction.start_time if c.transaction is not None else now,
+                )
+            )
+        if info["fallback"] and self.site.fallback_load_a.max() >= STOP_EVERYTHING_A:
+            limits.append(ExternalLimit("meter_fallback", None, 0.0))  # 9999: stop everything
+        allocation = allocate(self.site, demands, ext, now, limits=limits, state=self.state)
+        self.state = allocation.state
+        batch = {
+            cid: [Claim.uniform(LimitSource.ENERGY_MANAGER, allocation.current(cid))]
+            for cid in station.connectors
+        }
+        station.set_claims(batch, clear=[LimitSource.SAFE], delegate_station_claims=True)
+        self.last = allocation
+        self.cycles += 1
+        self.snapshot = self._describe(allocation, ext, info, limits, now)
+        return allocation
+
+    def _fail_safe(self, error: str) -> None:
+        self.healthy, self.error = False, error
+        safe = [Claim.uniform(LimitSource.SAFE, self.safe_current_a)]
+        try:
+            self.station.set_claims(
+                {cid: list(safe) for cid in self.station.connectors},
+                clear=[LimitSource.ENERGY_MANAGER],
+                delegate_station_claims=False,
+            )
+        except Exception:  # the claims are in place; the station's next tick applies them
+            log.exception("applying the safe current failed; the next station tick retries")
+            self.station.station_claims_delegated = False
+            for c in self.station.connectors.values():
+                c.claims.pop(LimitSource.ENERGY_MANAGER, None)
+                c.claims[LimitSource.SAFE] = safe[0]
+        self.snapshot = {
+            **self.snapshot,
+            "healthy": False,
+            "error": error,
+            "safe_current_a": self.safe_current_a,
+        }
+
+    # ------------------------------------------------------------ status
+
+    def _describe(
+        self,
+        allocation: Allocation,
+        ext: PhaseCurrents,
+        info: dict[str, Any],
+        limits: list[ExternalLimit],
+        now: float,
+    ) -> dict[str, Any]:
+        site = self.site
+        reading: PhaseCurrents | None = info["reading"]
+        charging: PhaseCurrents = info["charging_measured_a"]
+        phases = []
+        for p in range(3):
+            phases.append(
+                {
+                    "phase": PHASE_NAMES[p],
+                    "grid_limit_a": site.grid_limit_a[p],
+                    "safety_margin_a": site.safety_margin_a[p],
+                    "measured_a": round(reading[p], 2) if reading is not None else None,
+                    "charging_measured_a": round(charging[p], 2),
+                    "external_load_a": round(ext[p], 2),
+                    "budget_a": round(allocation.budget_a[p], 2),
+                    "allocated_a": round(allocation.allocated_a[p], 2),
+                    "binding": allocation.phase_binding[p],
+                    "connectors": {
+                        str(cid): a.current_a
+                        for cid, a in allocation.connectors.items()
+                        if p in a.grid_phases and a.current_a > 0
+                    },
+                }
+            )
+        return {
+            "enabled": True,
+            "healthy": True,
+            "error": None,
+            "mode": site.mode.value,
+            "cycle_s": site.cycle_s,
+            "updated": now,
+            "meter": {
+                "state": info["meter"],
+                "age_s": round(info["age_s"], 2) if info["age_s"] is not None else None,
+                "fallback": info["fallback"],
+                "placement": site.meter_placement.value,
+                "timeout_s": site.meter_timeout_s,
+            },
+            "phases": phases,
+            "connectors": [
+                {
+                    "id": cid,
+                    "allocated_a": a.current_a,
+                    "grid_phases": [PHASE_NAMES[p] for p in a.grid_phases],
+                    "binding": a.binding,
+                    "paused": a.paused,
+                }
+                for cid, a in sorted(allocation.connectors.items())
+            ],
+            "limits": [
+                {
+                    "source": lim.source,
+                    "per_phase_a": list(lim.per_phase_a.as_tuple()) if lim.per_phase_a else None,
+                    "station_limit_a": lim.station_limit_a,
+                }
+                for lim in limits
+            ],
+        }
+
+    # --------------------------------------------------------------- run
+
+    async def run(self) -> None:
+        """Cycle every `site.cycle_s`, and at once on a new reading or a session change."""
+        self._wake = asyncio.Event()
+        next_at = 0.0
+        while True:
+            now = self.clock.time()
+            reading = None
+            if self.meter is not None:
+                try:
+                    reading = self.meter.latest()
+                except Exception:  # a broken meter adapter is a silent meter
+                    log.exception("grid meter failed")
+            fresh = reading is not None and reading.timestamp != self._last_reading
+            if fresh or now >= next_at or self._wake.is_set():
+                self._wake.clear()
+                if reading is not None:
+                    self._last_reading = reading.timestamp
+                self.cycle()
+                next_at = now + self.site.cycle_s
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_S)
+
+
+def build_site(file: Any, specs: Iterable[Any]) -> Site:
+    """The Site from a validated station.toml (`settings.StationFile`) and its connectors."""
+    s = file.site
+    e = file.energy
+    inst = file.installation
+    wiring = {c.id: c for c in s.connectors}
+    connectors = []
+    for spec in specs:
+        w = wiring.get(spec.id)
+        connectors.append(
+            ConnectorSite(
+                id=spec.id,
+                hardware_limit_a=spec.max_current_a,
+                installation_limit_a=(
+                    w.installation_limit_a
+                    if w is not None and w.installation_limit_a is not None
+                    else inst.installation_limit_a
+                ),
+                operator_limit_a=(
+                    w.operator_limit_a
+                    if w is not None and w.operator_limit_a is not None
+                    else inst.operator_limit_a
+                ),
+                phases=w.phases if w is not None and w.phases is not None else spec.phases,
+                rotation=w.rotation if w is not None else "RST",
+                group=w.group if w is not None else None,
+                priority=w.priority if w is not None else 0,
+            )
+        )
+
+    def pc(values: Any) -> PhaseCurrents | None:
+        return None if values is None else PhaseCurrents.from_tuple(values)
+
+    return Site(
+        grid_limit_a=PhaseCurrents.from_tuple(s.grid_limit_a),
+        connectors=tuple(connectors),
+        subdistribution_limit_a=pc(s.subdistribution_limit_a),
+        operator_subdistribution_limit_a=pc(s.operator_subdistribution_limit_a),
+        groups=tuple(SupplyGroup(g.name, PhaseCurrents.from_tuple(g.limit_a)) for g in s.groups),
+        voltage_v=s.voltage_v,
+        min_current_a=inst.min_current_a,
+        it_network=s.it_network,
+        meter_placement=MeterPlacement(s.meter_placement),
+        safety_margin_a=PhaseCurrents.from_tuple(s.safety_margin_a),
+        fallback_load_a=PhaseCurrents.from_tuple(s.fallback_load_a),
+        meter_timeout_s=s.meter_timeout_s,
+        mode=AllocationMode(e.mode),
+        rotation_period_s=e.rotation_period_s,
+        unbalance_limit_a=e.unbalance_limit_a if e.unbalance_limit_enabled else None,
+        cycle_s=e.cycle_s,
+    )
