@@ -173,3 +173,29 @@ def test_inactive_and_minimum_not_multiple_of_a_tenth() -> None:
     assert [a.current(1), a.current(2)] == [6.5, 6.5]  # 2 x 6.3 fits in 13 A
     a = allocate(site(2, grid=12.5, min_current_a=6.25), [demand(1), demand(2)], P(), 0)
     assert sorted([a.current(1), a.current(2)]) == [0, 12.5]  # 6.25 -> 6.3 each: one pauses
+
+
+def test_export_never_adds_room_beyond_grid_limit_minus_margin() -> None:
+    """PV export (negative grid current) is not room: at most grid limit - margin per phase."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from chargebox.energy.allocator import phase_budget
+
+    site = Site(
+        grid_limit_a=P(32, 25, 40),
+        connectors=(ConnectorSite(1),),
+        safety_margin_a=P(2, 1, 0),
+    )
+    export = st.floats(min_value=-200, max_value=0, allow_nan=False)
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.tuples(export, export, export))
+    def check(load: tuple[float, float, float]) -> None:
+        budget, names = phase_budget(site, P.from_tuple(load))
+        assert budget == [30, 24, 40]
+        assert names == ["grid_L1", "grid_L2", "grid_L3"]
+        alloc = allocate(site, [ConnectorDemand(1, True)], P.from_tuple(load), 0.0)
+        assert alloc.current(1) <= 24
+
+    check()

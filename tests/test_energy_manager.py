@@ -163,3 +163,45 @@ def test_decreases_before_increases_in_one_step() -> None:
     run(rig, manager, 2)
     assert offered(rig) == [16, 16]
     assert all(a + b <= 32 for a, b in seen)
+
+
+def test_a_finished_car_gives_its_minimum_back_and_is_asked_again() -> None:
+    """SoC 100 %, state B, session still open: after the settle (give-back) time its 6 A go
+    to the others; every rotation period it is offered the minimum again."""
+    rig, manager = setup(2, grid=20, rotation_period_s=60)
+    rig.plug(1, max_current_a=32, response_delay_s=0)
+    full = rig.plug(2, max_current_a=32, response_delay_s=0, soc_percent=99.99, capacity_kwh=1)
+    run(rig, manager, 3)
+    assert full.soc_percent >= 100 and rig.station.connectors[2].transaction is not None
+    assert offered(rig) == [10, 10]  # still reserved until it has shown it takes nothing
+    run(rig, manager, 6)
+    assert offered(rig) == [20, 0]  # released: the charging car gets the whole 20 A
+    conns = {c["id"]: c for c in manager.snapshot["connectors"]}
+    assert conns[2]["binding"] == "ev_suspended" and conns[2]["paused"]
+    assert rig.station.connectors[2].transaction is not None  # the session goes on
+    run(rig, manager, 60)
+    assert offered(rig) == [10, 10]  # its turn to be asked again (rotation period)
+    run(rig, manager, 6)
+    assert offered(rig) == [20, 0]
+
+
+def test_a_stuck_meter_reading_is_paired_with_the_charging_of_its_time() -> None:
+    """The last good reading is 8 s old and a car started since: subtracting today's
+    charging from it would make room that is not there (and more every cycle)."""
+    meter = FakeMeter()
+    rig, manager = setup(2, grid=32, meter=meter, meter_timeout_s=10)
+    rig.plug(1, max_current_a=32, response_delay_s=0)
+    house = P.uniform(10)
+    for _ in range(3):
+        rig.run(1)
+        manager.cycle()
+        charging = P.from_tuple(rig.sim.connectors[1]._phase_currents())
+        meter.reading = GridReading(house + charging, 0, rig.clock.time())
+    assert offered(rig) == [22, 0]
+    rig.plug(2, max_current_a=32, response_delay_s=0)  # the meter is stuck from here
+    for _ in range(8):
+        rig.run(1)
+        manager.cycle()
+        drawn = sum(sc._phase_currents()[0] for sc in rig.sim.connectors.values())
+        assert 10 + drawn <= 32  # L1 through the fuse, every second
+    assert offered(rig) == [11, 11]

@@ -213,3 +213,20 @@ def test_profiles(tmp_path: Path) -> None:
     assert profile.currents(1120.0) == (1, 2, 3)  # looped
     with pytest.raises(ValueError):
         parse_profile("sinus")
+
+
+def test_meter_placement_is_set_in_one_place_the_grid_meter() -> None:
+    from chargebox.energy.manager import build_site
+
+    with pytest.raises(station_file.SettingsError, match=r"site: meter_placement: set placement"):
+        station_file.parse({"site": {"grid_limit_a": 32, "meter_placement": "excludes_charging"}})
+    file = station_file.parse(
+        {
+            "site": {"grid_limit_a": 32},
+            "meters": [{"map": "siemens_pac2200", "placement": "excludes_charging"}],
+        }
+    )
+    site = build_site(file, file.connector_list())
+    assert site.meter_placement.value == "excludes_charging"  # the manager uses the meter's
+    sim = station_file.parse({"site": {"grid_limit_a": 32}, "energy": {"meter": "sim"}})
+    assert build_site(sim, sim.connector_list()).meter_placement.value == "includes_charging"

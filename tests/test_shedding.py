@@ -105,8 +105,64 @@ def test_posts_an_external_limit_to_the_energy_manager() -> None:
     assert not shed.active
     shed.input_changed("ripple", True)
     limit = manager.limits["load_shedding"]
-    assert limit.per_phase_a is not None and limit.per_phase_a.as_tuple() == (22, 22, 22)
+    # Offset mode hands the offset itself to the manager, which lowers the measured budget.
+    assert limit.per_phase_a is None
+    assert limit.offset_a is not None and limit.offset_a.as_tuple() == (-10, -10, -10)
     assert not station.claims  # the manager allocates it
+    assert shed.status()["offset_a"] == [-10, -10, -10]
+
+
+def test_offset_mode_lowers_the_measured_budget_of_the_energy_manager() -> None:
+    """16 A left on the grid after the house load: an offset of -10 leaves 6 A (the
+    manual's example), whatever the static grid limit is; the binding says why."""
+    from chargebox.energy.manager import EnergyManager
+    from chargebox.energy.model import (
+        ConnectorSite,
+        GridReading,
+        MeterPlacement,
+        PhaseCurrents,
+        Site,
+    )
+    from tests.test_core_rig import Rig
+
+    rig = Rig(2)
+    site = Site(
+        PhaseCurrents.uniform(32),
+        (ConnectorSite(1), ConnectorSite(2)),
+        meter_placement=MeterPlacement.EXCLUDES_CHARGING,  # the meter sees the house only
+    )
+
+    class Meter:
+        def latest(self) -> GridReading:
+            house = PhaseCurrents(16, 16, 16)
+            return GridReading(house, 0.0, rig.clock.time())
+
+    manager = EnergyManager(rig.station, site, clock=rig.clock, meter=Meter())
+    inputs = {"load_shedding": False}
+    shed = LoadShedding(
+        SheddingSettings(debounce_s=0, mode="offset", offset_a=(-10, -10, -10)),
+        read_input=lambda: inputs,
+        clock=rig.clock.time,
+        station=rig.station,
+        manager=manager,
+    )
+    rig.plug(1, response_delay_s=0)
+    for _ in range(3):
+        rig.run(1)
+        manager.cycle()
+    assert rig.station.connectors[1].offered_a == 16  # 32 - 16 house load
+    inputs["load_shedding"] = True
+    shed.input_changed("load_shedding", True)
+    assert rig.station.connectors[1].offered_a == 6  # at once: 16 - 10
+    phases = manager.snapshot["phases"]
+    assert [p["budget_a"] for p in phases] == [6, 6, 6]
+    assert phases[0]["binding"] == "load_shedding_L1"
+    assert manager.snapshot["limits"][0]["offset_a"] == [-10, -10, -10]
+    inputs["load_shedding"] = False
+    shed.input_changed("load_shedding", False)
+    rig.run(1)
+    manager.cycle()
+    assert rig.station.connectors[1].offered_a == 16
 
 
 # ---------------------------------------------------------------- the running station

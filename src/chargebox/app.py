@@ -15,10 +15,11 @@ import signal
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from chargebox import __version__
 from chargebox import settings as station_file
 from chargebox.core.auth import AuthMode
 from chargebox.core.config_keys import Configuration, ConfigValueError
@@ -40,6 +41,7 @@ from chargebox.ocpp16.handlers import Handlers
 from chargebox.ocpp16.local_list_handlers import LocalListHandlers
 from chargebox.ocpp16.reservation_handlers import ReservationHandlers
 from chargebox.ocpp16.smart_handlers import SmartCharging
+from chargebox.platform import NoopPlatform, Platform
 from chargebox.store import (
     AuthCacheStore,
     Database,
@@ -92,6 +94,9 @@ class Runtime:
         self.options = options
         self.data_dir = Path(options.data_dir or file.station.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        from chargebox.system import apply_pending_factory_reset
+
+        apply_pending_factory_reset(self.data_dir)  # before anything in it is opened
         self.identity = options.identity or file.station.identity
         self.http_host = options.http_host or file.http.host
         self.http_port = options.http_port if options.http_port is not None else file.http.port
@@ -107,6 +112,13 @@ class Runtime:
         self.bus = EventBus()
         self.clock = SystemClock()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="settings-writer")
+        # Settings saved in the web interface that take effect at start (installation pages).
+        file = apply_stored_overrides(file, self.state)
+        self.file = file
+        self.identity = options.identity or self.state.get("backend", "identity") or self.identity
+        self.platform: Platform = NoopPlatform()
+        self._ocpp_task: asyncio.Future[None] | None = None
+        self._serving = False
 
         specs = file.connector_list()
         if options.connectors is not None:
@@ -122,8 +134,9 @@ class Runtime:
         for key in skipped:
             log.warning("ignoring stored value of configuration key %s: invalid", key)
 
-        self.csms_url = (
-            options.csms_url or self.state.get("backend", "csms_url") or file.ocpp.csms_url
+        stored_url = self.state.get("backend", "csms_url")  # "" saved in the web: standalone
+        self.csms_url = options.csms_url or (
+            stored_url if stored_url is not None else file.ocpp.csms_url
         )
         car = file.hardware.sim_car
         self.sim_car_defaults = car
@@ -154,6 +167,8 @@ class Runtime:
             for c in specs
         ]
         availability = {int(k): v for k, v in self.state.items("availability").items()}
+        auth_saved = self.state.items("authorization")
+        live_limits = self.state.get("installation", "station") or {}
         self.station = Station(
             clock=self.clock,
             bus=self.bus,
@@ -162,11 +177,16 @@ class Runtime:
             journal=self.transactions,
             auth_sources=StoreAuthSources(self.auth_cache, self.local_list, self.whitelist),
             settings=StationSettings(
-                auth_mode=AuthMode(file.authorization.mode),
+                auth_mode=AuthMode(auth_saved.get("mode", file.authorization.mode)),
                 backend_configured=bool(self.csms_url),
-                min_current_a=file.installation.min_current_a,
-                installation_limit_a=file.installation.installation_limit_a,
-                operator_limit_a=file.installation.operator_limit_a,
+                min_current_a=live_limits.get("min_current_a", file.installation.min_current_a),
+                installation_limit_a=live_limits.get(
+                    "installation_limit_a", file.installation.installation_limit_a
+                ),
+                operator_limit_a=live_limits.get(
+                    "operator_limit_a", file.installation.operator_limit_a
+                ),
+                tag_case=auth_saved.get("tag_case", "as_read"),
             ),
             availability=availability,
             reservations=self.reservations.all(),  # expired ones end at the first tick
@@ -185,43 +205,96 @@ class Runtime:
         self.smart = SmartCharging(self.station, ProfileStore(self.db))
         self.frame_log: FrameLog | None = None
         if self.csms_url:
-            self.frame_log = FrameLog(self.data_dir)
-            boot_fields = file.ocpp.boot.ocpp_fields()
-            version = installed_version(self.state)  # a firmware update wins over the file
-            if version:
-                boot_fields["firmwareVersion"] = version
-            self.ocpp = OcppClient(
-                station=self.station,
-                bus=self.bus,
-                settings=OcppSettings(
-                    url=self.csms_url,
-                    identity=self.identity,
-                    ca_file=file.ocpp.ca_file or None,
-                    call_timeout_s=file.ocpp.call_timeout_s,
-                    reconnect_min_s=file.ocpp.reconnect_min_s,
-                    reconnect_max_s=file.ocpp.reconnect_max_s,
-                    boot_retry_s=file.ocpp.boot_retry_s,
-                    boot_fields=boot_fields,
-                ),
-                queue=self.queue,
-                transactions=self.transactions,
-                handlers=Handlers(
-                    self.station,
-                    clear_cache=self.auth_cache.clear,
-                    groups=[
-                        self.firmware,
-                        self.smart,
-                        LocalListHandlers(self.config, self.local_list),
-                        ReservationHandlers(self.station),
-                    ],
-                ),
-                frame_logger=self.frame_log,
-            )
+            self.ocpp = self._make_ocpp()
+        self.modbus = self._modbus_server()
         self.api_token = self._api_token()
         self.restart_kind: str | None = None
         self._stop = asyncio.Event()
 
     # ------------------------------------------------------------- wiring
+
+    def boot_fields(self) -> dict[str, str]:
+        """BootNotification identity: station.toml [ocpp.boot] < web overrides < firmware."""
+        fields = self.file.ocpp.boot.ocpp_fields()
+        for name, value in self.state.items("boot").items():
+            if value:
+                fields[name] = str(value)
+            else:
+                fields.pop(name, None)
+        version = installed_version(self.state)  # a firmware update wins over the file
+        if version:
+            fields["firmwareVersion"] = version
+        return fields
+
+    def _make_ocpp(self) -> OcppClient:
+        file = self.file
+        if self.frame_log is None:
+            self.frame_log = FrameLog(self.data_dir)
+        return OcppClient(
+            station=self.station,
+            bus=self.bus,
+            settings=OcppSettings(
+                url=self.csms_url,
+                identity=self.identity,
+                ca_file=file.ocpp.ca_file or None,
+                call_timeout_s=file.ocpp.call_timeout_s,
+                reconnect_min_s=file.ocpp.reconnect_min_s,
+                reconnect_max_s=file.ocpp.reconnect_max_s,
+                boot_retry_s=file.ocpp.boot_retry_s,
+                boot_fields=self.boot_fields(),
+            ),
+            queue=self.queue,
+            transactions=self.transactions,
+            handlers=Handlers(
+                self.station,
+                clear_cache=self.auth_cache.clear,
+                groups=[
+                    self.firmware,
+                    self.smart,
+                    LocalListHandlers(self.config, self.local_list),
+                    ReservationHandlers(self.station),
+                ],
+            ),
+            frame_logger=self.frame_log,
+        )
+
+    def apply_backend(self) -> bool:
+        """Put the stored backend settings (URL, identity, boot fields) in force.
+
+        A running OCPP client reconnects at once to the new endpoint and registers again
+        with a fresh BootNotification; a standalone station starts its client. Returns
+        False when only a restart can apply it (a backend removed while one was running:
+        its queued transaction messages must not be dropped silently; the command-line
+        ``--csms-url`` / ``--id`` also win until the next start).
+        """
+        stored_url = self.state.get("backend", "csms_url")
+        url = self.options.csms_url or (
+            stored_url if stored_url is not None else self.file.ocpp.csms_url
+        )
+        identity = self.options.identity or self.state.get("backend", "identity") or self.identity
+        if not url:
+            return self.ocpp is None
+        self.csms_url = url
+        self.identity = identity
+        self.firmware.identity = identity
+        if self.ocpp is not None:
+            self.ocpp.settings = replace(
+                self.ocpp.settings, url=url, identity=identity, boot_fields=self.boot_fields()
+            )
+            self.ocpp.registration = None  # a new central system: BootNotification again
+            self.ocpp.reconnect()
+            return True
+        self.station.settings = replace(self.station.settings, backend_configured=True)
+        self.ocpp = self._make_ocpp()
+        if self._serving:
+            self._ocpp_task = asyncio.ensure_future(self.ocpp.run())
+            self.firmware.start()
+        return True
+
+    def apply_station_settings(self, **changes: Any) -> None:
+        """Station-level choices applied live (authorization mode, tag case, limits)."""
+        self.station.settings = replace(self.station.settings, **changes)
+        self.station.tick()
 
     def _energy_manager(self, file: station_file.StationFile, specs: list[Any]) -> Any:
         """The local energy manager, only with a [site] section (off by default)."""
@@ -247,6 +320,35 @@ class Runtime:
             meter=meter,
             safe_current_a=file.energy.safe_current_a,
             bus=self.bus,
+        )
+
+    def _modbus_server(self) -> Any:
+        """The Modbus TCP register server for energy managers ([modbus] or --modbus-port)."""
+        m = self.file.modbus
+        base = self.options.modbus_port
+        if not m.enabled and base is None:
+            return None
+        from chargebox.modbus.server import EmsServer, ModbusSettings
+
+        base = m.base_port if base is None else base
+        if base + len(self.station.connectors) - 1 > 65535:
+            raise station_file.SettingsError(
+                "--modbus-port: the last connector's port would exceed 65535"
+            )
+        return EmsServer(
+            self.station,
+            ModbusSettings(
+                host=m.host,
+                base_port=base,
+                allow_start_stop=m.allow_start_stop,
+                allow_uid_transfer=m.allow_uid_transfer,
+                safe_current_a=m.safe_current_a,
+                timeout_s=m.timeout_s,
+            ),
+            bus=self.bus,
+            energy=self.energy,
+            model=lambda: self.boot_fields().get("chargePointModel", ""),
+            firmware=lambda: self.boot_fields().get("firmwareVersion") or __version__,
         )
 
     def _config_changed(self, key: str, value: str) -> None:
@@ -357,6 +459,14 @@ class Runtime:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         self.station.boot()
+        if self.modbus is not None:
+            try:
+                await self.modbus.start()
+            except (OSError, RuntimeError) as exc:  # pymodbus: RuntimeError when bind fails
+                raise station_file.SettingsError(
+                    f"modbus: cannot listen on {self.modbus.settings.host} port "
+                    f"{self.modbus.settings.base_port} and up: {exc}"
+                ) from None
         app = create_app(self)
         web = install_ui(app, self)  # login, pages, live updates on top of the control API
         server = uvicorn.Server(
@@ -370,7 +480,7 @@ class Runtime:
                 **web.uvicorn_options(),  # TLS with [http] https = true
             )
         )
-        tasks = [
+        tasks: list[asyncio.Future[Any]] = [
             asyncio.ensure_future(self._hardware_loop()),
             asyncio.ensure_future(server.serve()),
         ]
@@ -378,10 +488,15 @@ class Runtime:
         tasks.append(asyncio.ensure_future(web.run()))  # the web UI's live feed
         if self.energy is not None:
             tasks.append(asyncio.ensure_future(self.energy.run()))
+        if self.modbus is not None:
+            tasks.append(asyncio.ensure_future(self.modbus.run()))  # communication timeout
         tasks.extend(asyncio.ensure_future(c) for c in self.energy_inputs.coroutines())
         if self.ocpp is not None:
-            tasks.append(asyncio.ensure_future(self.ocpp.run()))
-            self.firmware.start()  # reports an install that restarted us, resumes a job
+            self._ocpp_task = asyncio.ensure_future(self.ocpp.run())
+            tasks.append(self._ocpp_task)
+        if self.ocpp is not None or self.firmware.state.get("firmware", "job") is not None:
+            self.firmware.start()  # reports an install that restarted us (or a web upload)
+        self._serving = True
         log.info(
             "chargebox %s: %d connectors, web on http://%s:%d, backend %s",
             self.identity,
@@ -401,15 +516,76 @@ class Runtime:
         if self.restart_kind is None:
             await self._drain_queue(5.0)
         server.should_exit = True
+        if self._ocpp_task is not None and self._ocpp_task not in tasks:
+            tasks.append(self._ocpp_task)  # a client started later from the web interface
         for task in tasks:
             if task is not tasks[1]:
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.firmware.stop()
+        if self.modbus is not None:
+            await self.modbus.stop()
         if self.frame_log is not None:
             self.frame_log.close()
         self._writer.shutdown(wait=True)
         self.db.close()
+
+
+def apply_stored_overrides(
+    file: station_file.StationFile, state: StateStore
+) -> station_file.StationFile:
+    """station.toml plus the installation settings saved in the web interface.
+
+    ``state`` namespace ``installation``: ``connectors`` ({id: {max_current_a,
+    installation_limit_a, operator_limit_a, phases, rotation}}) and ``site`` (grid,
+    supply line, sub-distribution limits per phase). Applied at start; an override that
+    no longer validates against the file is ignored with a warning, never fatal.
+    """
+    connectors = state.get("installation", "connectors") or {}
+    site = state.get("installation", "site") or {}
+    if not connectors and not site:
+        return file
+    data = file.model_dump()
+    hardware = [c.model_dump() for c in file.connector_list()]
+    site_data: dict[str, Any] | None = data.get("site")
+    site_connectors: dict[int, dict[str, Any]] = {}
+    if site_data is not None:
+        site_connectors = {int(c["id"]): c for c in site_data.get("connectors", [])}
+    for cid_text, values in connectors.items():
+        cid = int(cid_text)
+        for c in hardware:
+            if c["id"] == cid and values.get("max_current_a") is not None:
+                c["max_current_a"] = values["max_current_a"]
+        wiring = {k: v for k, v in values.items() if k != "max_current_a" and v is not None}
+        if wiring:
+            site_connectors.setdefault(cid, {"id": cid}).update(wiring)
+    data["connectors"] = hardware
+    if site.get("grid_limit_a") is not None or site_data is not None:
+        site_data = dict(site_data or {})
+        for name in ("grid_limit_a", "subdistribution_limit_a", "operator_subdistribution_limit_a"):
+            if name in site:
+                site_data[name] = site[name]
+        groups = [g for g in site_data.get("groups", []) if g.get("name") != "supply_line"]
+        line = site.get("supply_line_limit_a")
+        if line is not None:
+            groups.append({"name": "supply_line", "limit_a": line})
+            for c in hardware:
+                site_connectors.setdefault(c["id"], {"id": c["id"]}).setdefault(
+                    "group", "supply_line"
+                )
+        else:
+            for c in site_connectors.values():
+                if c.get("group") == "supply_line":
+                    c["group"] = None
+        site_data["groups"] = groups
+        site_data["connectors"] = list(site_connectors.values())
+        if site_data.get("grid_limit_a") is not None:
+            data["site"] = site_data
+    try:
+        return station_file.StationFile.model_validate(data)
+    except Exception as exc:  # pydantic ValidationError: keep the file's settings
+        log.warning("ignoring the installation settings saved in the web interface: %s", exc)
+        return file
 
 
 def restart_process() -> None:

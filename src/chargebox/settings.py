@@ -196,10 +196,10 @@ class SiteSection(_Section):
     operator_subdistribution_limit_a: Amps3 | None = None
     voltage_v: Annotated[float, Field(ge=100, le=400)] = 230.0
     it_network: bool = False
-    meter_placement: Literal["includes_charging", "excludes_charging"] = "includes_charging"
     safety_margin_a: Amps3 = (0.0, 0.0, 0.0)
     fallback_load_a: Amps3 = (9999.0, 9999.0, 9999.0)
     meter_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    meter_lag_s: Annotated[float, Field(ge=0, le=10)] = 0.0  # how old a reading's values may be
     groups: list[SiteGroupSection] = []
     connectors: list[SiteConnectorSection] = []
 
@@ -211,6 +211,15 @@ class SiteSection(_Section):
         "fallback_load_a",
         mode="before",
     )(_phase_values)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _placement_lives_on_the_meter(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "meter_placement" in data:
+            raise ValueError(
+                "meter_placement: set placement on the grid meter ([[meters]] placement)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> SiteSection:
@@ -310,6 +319,18 @@ class PvSection(_Section):
     cycle_s: Annotated[float, Field(ge=0.1, le=300)] = 5.0
 
 
+class ModbusSection(_Section):
+    """The Modbus TCP register server for energy managers (OMCCI, docs/modbus.md)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"  # "0.0.0.0" to serve the local network
+    base_port: Annotated[int, Field(ge=1, le=65535)] = 502  # connector n: base_port + n - 1
+    allow_start_stop: bool = False  # register 1000 = 0 pauses charging
+    allow_uid_transfer: bool = False  # idTag readable at 720-729, writable at 1110-1119
+    safe_current_a: Annotated[int, Field(ge=0, le=80)] = 6  # register 131 at start
+    timeout_s: Annotated[int, Field(ge=1, le=3600)] = 60  # register 132 at start
+
+
 class StationFile(_Section):
     station: StationSection = StationSection()
     ocpp: OcppSection = OcppSection()
@@ -323,6 +344,19 @@ class StationFile(_Section):
     meters: list[MeterSection] = []
     load_shedding: LoadSheddingSection = LoadSheddingSection()
     pv: PvSection = PvSection()
+    modbus: ModbusSection = ModbusSection()
+
+    @model_validator(mode="after")
+    def _modbus(self) -> StationFile:
+        m = self.modbus
+        if 0 < m.safe_current_a < self.installation.min_current_a:
+            raise ValueError(
+                f"modbus.safe_current_a: 0 (pause) or at least the minimum current "
+                f"({self.installation.min_current_a:g} A)"
+            )
+        if m.base_port + len(self.connector_list()) - 1 > 65535:
+            raise ValueError("modbus.base_port: the last connector's port exceeds 65535")
+        return self
 
     @model_validator(mode="after")
     def _meters(self) -> StationFile:

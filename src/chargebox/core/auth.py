@@ -113,6 +113,26 @@ def decide(
     return AuthDecision(Verdict.REJECT, IdTagInfo(AuthorizationStatus.INVALID), "offline")
 
 
+#: How the reader renders a card's UID as the idTag (seed-004 §4.3 "RFID Tag letter case").
+TAG_CASES = ("as_read", "upper", "lower", "upper_reversed", "lower_reversed")
+
+
+def normalize_tag(id_tag: str, case: str) -> str:
+    """The idTag for a UID as read, in the station's letter case and byte order.
+
+    The reversed orders swap the bytes of a hex UID (``0A0E9B83`` → ``839B0E0A``); a UID
+    that is not whole hex bytes is only case-converted.
+    """
+    if case == "as_read" or case not in TAG_CASES:
+        return id_tag
+    tag = id_tag
+    if case.endswith("_reversed"):
+        hex_uid = len(tag) % 2 == 0 and all(ch in "0123456789abcdefABCDEF" for ch in tag)
+        if hex_uid:
+            tag = "".join(reversed([tag[i : i + 2] for i in range(0, len(tag), 2)]))
+    return tag.upper() if case.startswith("upper") else tag.lower()
+
+
 def same_owner(
     presented: str, started: str, presented_parent: str | None, started_parent: str | None
 ) -> bool:

@@ -22,6 +22,7 @@ from chargebox.core.auth import (
     decide,
     effective_mode,
     is_valid,
+    normalize_tag,
     same_owner,
 )
 from chargebox.core.clock import Clock, iso, parse_iso
@@ -86,6 +87,7 @@ class StationSettings:
     installation_limit_a: float | None = None
     operator_limit_a: float | None = None
     persist_meter_every_s: float = 10.0
+    tag_case: str = "as_read"  # core.auth.TAG_CASES: how a UID read by the reader becomes an idTag
 
 
 @dataclass(frozen=True, slots=True)
@@ -653,6 +655,7 @@ class Station:
 
     def present_token(self, id_tag: str, connector_id: int | None = None) -> AuthDecision | None:
         """An RFID card at the reader: stops its own session, or starts one."""
+        id_tag = normalize_tag(id_tag, self.settings.tag_case)
         now = self.clock.time()
         for c in self.connectors.values():
             tx = c.transaction

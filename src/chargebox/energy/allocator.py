@@ -17,6 +17,13 @@ chargers' phase sums stay within the unbalanced-load limit of each other.
 3. Results are floored to 0.1 A (the arbitration rounds to 0.1 A; flooring first
    keeps that rounding from ever adding current).
 
+A car that is offered current but does not take it (state B after the settle time: full
+battery, or paused by the car) is released to 0 A (`ev_suspended`) so its minimum current
+goes to the others; it is offered the minimum again once per rotation period.
+
+Export is never room (see `energy/model.py`): a negative external load counts as 0 A,
+so a phase's budget is at most grid limit - safety margin.
+
 Every connector's allocation names the limit that bound it.
 """
 
@@ -50,6 +57,9 @@ class ConnectorDemand:
     measured_a: PhaseCurrents = field(default_factory=PhaseCurrents)
     offered_a: float = 0.0  # what the pilot signals now
     settled: bool = False  # the offer has been steady long enough for the car to follow
+    # The car does not ask for energy although it is offered current (control pilot state
+    # B: full battery, or paused by the car): once settled it is released (see allocate).
+    ev_suspended: bool = False
     max_a: float | None = None  # other limits on the connector (cable, car, OCPP, ...)
     session_start: float = 0.0  # for first come, first served
 
@@ -70,6 +80,7 @@ class RotationState:
     running_since: dict[int, float] = field(default_factory=dict)
     waiting_since: dict[int, float] = field(default_factory=dict)
     give_back_cap: dict[int, float] = field(default_factory=dict)
+    suspended_since: dict[int, float] = field(default_factory=dict)  # released EV-suspended
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +115,7 @@ def phase_budget(
     names: list[str] = []
     limits = list(limits)
     for p in range(3):
+        # Export (negative external load) is not room: at most grid limit - margin.
         options = [
             (site.grid_limit_a[p] - site.safety_margin_a[p] - max(0.0, external_load[p]), "grid")
         ]
@@ -115,6 +127,10 @@ def phase_budget(
             if lim.per_phase_a is not None:
                 options.append((lim.per_phase_a[p], lim.source))
         value, name = min(options, key=lambda o: o[0])
+        for lim in limits:  # offsets reduce what is left after every cap (shedding offset)
+            if lim.offset_a is not None and lim.offset_a[p] < 0:
+                value += lim.offset_a[p]
+                name = lim.source
         budget.append(max(0.0, value))
         names.append(f"{name}_{PHASE_NAMES[p]}")
     return budget, names
@@ -318,10 +334,18 @@ def allocate(
     conns: list[_Conn] = []
     caps: dict[int, float] = {}
     index = {c.id: c for c in site.connectors}
+    suspended: dict[int, float] = {}
     for d in connectors:
         cs = index.get(d.connector_id)
         if cs is None or not d.active:
             out[d.connector_id] = ConnectorAllocation(d.connector_id, 0.0, (), "inactive")
+            continue
+        released = _suspended(site, d, prev.suspended_since.get(d.connector_id), now)
+        if released is not None:
+            suspended[d.connector_id] = released
+            out[d.connector_id] = ConnectorAllocation(
+                d.connector_id, 0.0, (), "ev_suspended", paused=True
+            )
             continue
         grid = cs.grid_phases(phases_in_use(d.measured_a, cs.phases))
         options = [(cs.hardware_limit_a, "hardware")]
@@ -364,7 +388,7 @@ def allocate(
         for c in admitted:
             problem.fill_one(c)
 
-    new_state = RotationState(give_back_cap=caps)
+    new_state = RotationState(give_back_cap=caps, suspended_since=suspended)
     sums = [0.0, 0.0, 0.0]
     for c in conns:
         cid = c.demand.connector_id
@@ -383,6 +407,23 @@ def allocate(
         (budget_names[0], budget_names[1], budget_names[2]),
         new_state,
     )
+
+
+def _suspended(site: Site, d: ConnectorDemand, since: float | None, now: float) -> float | None:
+    """When a car that does not take energy is released (0 A), the time it was; else None.
+
+    A car in state B that was offered current for the settle time and draws nothing
+    (full battery, or paused by the car) gives its minimum current back to the others.
+    Every `rotation_period_s` it is offered the minimum again (if there is room), so a
+    car that wants to charge again can say so by drawing.
+    """
+    if since is not None and now - since < site.rotation_period_s:
+        return since
+    if since is not None:
+        return None  # its turn to be asked again
+    if d.ev_suspended and d.settled and d.offered_a > 0 and d.measured_a.max() < ACTIVE_PHASE_A:
+        return now
+    return None
 
 
 def _give_back(d: ConnectorDemand, previous: float | None, minimum: float) -> float | None:

@@ -5,6 +5,17 @@ session start/stop arrives) it works out the external (non-charging) load per gr
 phase, runs the allocator and hands every connector's new claim to the station in one
 step (`Station.set_claims`), so decreases go out before increases.
 
+External load = grid reading minus the chargers' own currents *at the time of the
+reading*: the manager keeps a few seconds of the chargers' measured currents and subtracts
+the smallest seen in `[timestamp - meter_lag_s, timestamp]`, never what they draw now. (A
+reading a few seconds old minus today's larger charging current would make the budget
+grow every cycle while the meter is stuck.)
+
+Decreases take effect before increases, in time and not only in call order: a car may
+take up to 5 s to follow a lower pilot current (IEC 61851-1), so while a connector that
+was lowered still draws more than its new setpoint, increases elsewhere are held at their
+old value (for at most `DECREASE_WAIT_S`).
+
 Fail-safe: a meter silent longer than its timeout means the configured fallback load
 (9999 A = stop everything); *any* exception in a cycle replaces the manager's claims by
 `Claim(SAFE, safe_current_a)` on every connector — never their maximum.
@@ -15,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -22,6 +34,7 @@ from chargebox.core.clock import Clock
 from chargebox.core.events import Event, EventBus, TransactionStarted, TransactionStopped
 from chargebox.core.limits import Claim, LimitSource
 from chargebox.core.station import Station
+from chargebox.core.types import PilotState
 from chargebox.energy.allocator import (
     PHASE_NAMES,
     Allocation,
@@ -47,6 +60,9 @@ log = logging.getLogger(__name__)
 
 SETTLE_S = 5.0  # a car has this long to follow a new offer before give-back looks at it
 POLL_S = 0.05  # how often the run loop looks for a new meter reading
+DECREASE_WAIT_S = 5.0  # IEC 61851-1: a car follows a lower pilot current within 5 s
+DECREASE_TOLERANCE_A = 0.5  # a lowered car drawing at most this above its setpoint followed
+HISTORY_EXTRA_S = 5.0  # chargers' currents are kept meter_timeout_s + this long
 
 
 def grid_currents(site: ConnectorSite, measured: Iterable[float]) -> PhaseCurrents:
@@ -83,13 +99,20 @@ class EnergyManager:
         self.cycles = 0
         self.snapshot: dict[str, Any] = {}
         self._offer: dict[int, tuple[float, float]] = {}  # cid -> (offered, since)
+        self._charging: deque[tuple[float, PhaseCurrents]] = deque()  # (time, grid amps)
+        self._applied: dict[int, float] = {}  # the energy_manager claim in force
+        self._lowered: dict[int, float] = {}  # cid -> since when it must come down
+        self.held: set[int] = set()  # connectors whose increase waits for a decrease
         self._last_reading: float | None = None
+        self._next_at = 0.0  # when the run loop cycles next at the latest
+        self._due = False  # a cycle was asked for (session change, new reading)
         self._wake: asyncio.Event | None = None
         self._site_by_id = {c.id: c for c in site.connectors}
         self.fault_hook: Callable[[], None] | None = None  # tests inject failures here
         # Until the first cycle has run, the safe current holds (never the maximum).
         for c in station.connectors.values():
             c.claims[LimitSource.SAFE] = Claim.uniform(LimitSource.SAFE, safe_current_a)
+        self._applied = {cid: safe_current_a for cid in station.connectors}
         if bus is not None:
             bus.subscribe(TransactionStarted, self._session_changed)
             bus.subscribe(TransactionStopped, self._session_changed)
@@ -107,6 +130,7 @@ class EnergyManager:
 
     def notify(self) -> None:
         """Something changed (a new meter reading): run a cycle as soon as possible."""
+        self._due = True
         if self._wake is not None:
             self._wake.set()
 
@@ -128,14 +152,40 @@ class EnergyManager:
         self.healthy, self.error = True, None
         return allocation
 
-    def external_load(self, now: float) -> tuple[PhaseCurrents, dict[str, Any]]:
-        """Non-charging load per grid phase, and how it was found (for the status)."""
-        site = self.site
+    def observe(self, now: float | None = None) -> PhaseCurrents:
+        """Record what the chargers draw now (per grid phase); the run loop calls it often."""
+        now = self.clock.time() if now is None else now
         charging = PhaseCurrents()
         for cid, c in self.station.connectors.items():
             cs = self._site_by_id.get(cid)
             if cs is not None and c.measurement is not None:
                 charging = charging + grid_currents(cs, c.measurement.current_a)
+        history = self._charging
+        if history and history[-1][0] == now:
+            history.pop()
+        history.append((now, charging))
+        keep = self.site.meter_timeout_s + self.site.meter_lag_s + HISTORY_EXTRA_S
+        while len(history) > 1 and history[1][0] < now - keep:
+            history.popleft()
+        return charging
+
+    def charging_at(self, timestamp: float) -> PhaseCurrents:
+        """The least the chargers drew per grid phase while a reading taken at `timestamp`
+        was measured: samples in [timestamp - meter_lag_s, timestamp], else the last one
+        before; nothing known means 0 A (the whole reading counts as external load)."""
+        start = timestamp - self.site.meter_lag_s
+        window = [c for t, c in self._charging if start <= t <= timestamp]
+        if not window:
+            before = [c for t, c in self._charging if t < start]
+            window = before[-1:]
+        if not window:
+            return PhaseCurrents()
+        return PhaseCurrents.from_tuple(min(c[p] for c in window) for p in range(3))
+
+    def external_load(self, now: float) -> tuple[PhaseCurrents, dict[str, Any]]:
+        """Non-charging load per grid phase, and how it was found (for the status)."""
+        site = self.site
+        charging = self.observe(now)
         info: dict[str, Any] = {"charging_measured_a": charging}
         if self.meter is None:
             info.update(meter="none", reading=None, fallback=False, age_s=None)
@@ -148,7 +198,7 @@ class EnergyManager:
         info.update(meter="ok", reading=reading.currents_a, fallback=False, age_s=age)
         load = reading.currents_a
         if site.meter_placement is MeterPlacement.INCLUDES_CHARGING:
-            load = load - charging
+            load = load - self.charging_at(reading.timestamp)
         # Export (negative) is not counted as room: PV may vanish faster than we react.
         return PhaseCurrents.from_tuple(max(0.0, a) for a in load.as_tuple()), info
 
@@ -177,6 +227,7 @@ class EnergyManager:
                     else PhaseCurrents(),
                     offered_a=c.offered_a,
                     settled=now - since >= SETTLE_S,
+                    ev_suspended=c.pilot is PilotState.B,
                     max_a=station.limit_without(cid, (LimitSource.ENERGY_MANAGER, LimitSource.SAFE))
                     if active
                     else None,
@@ -187,18 +238,55 @@ class EnergyManager:
             limits.append(ExternalLimit("meter_fallback", None, 0.0))  # 9999: stop everything
         allocation = allocate(self.site, demands, ext, now, limits=limits, state=self.state)
         self.state = allocation.state
+        applied = self._hold_increases(allocation, now)
         batch = {
-            cid: [Claim.uniform(LimitSource.ENERGY_MANAGER, allocation.current(cid))]
+            cid: [Claim.uniform(LimitSource.ENERGY_MANAGER, applied[cid])]
             for cid in station.connectors
         }
         station.set_claims(batch, clear=[LimitSource.SAFE], delegate_station_claims=True)
+        self._applied = applied
         self.last = allocation
         self.cycles += 1
         self.snapshot = self._describe(allocation, ext, info, limits, now)
         return allocation
 
+    def _hold_increases(self, allocation: Allocation, now: float) -> dict[int, float]:
+        """New setpoints, with increases held back while a lowered car still draws more.
+
+        Per phase the held result never exceeds the new allocation (each connector gets
+        the smaller of its old and new setpoint), and physically the old state stays in
+        force until the decrease is measured.
+        """
+        new = {cid: allocation.current(cid) for cid in self.station.connectors}
+        for cid, amps in new.items():
+            if amps < self._applied.get(cid, 0.0):
+                self._lowered.setdefault(cid, now)
+        for cid in list(self._lowered):
+            c = self.station.connectors.get(cid)
+            drawn = max(c.measurement.current_a) if c is not None and c.measurement else 0.0
+            target = new.get(cid, 0.0)
+            done = drawn <= target + DECREASE_TOLERANCE_A
+            if done or now - self._lowered[cid] >= DECREASE_WAIT_S:
+                del self._lowered[cid]
+        self.held = set()
+        if not self._lowered:
+            return new
+        out = dict(new)
+        for cid, amps in new.items():
+            old = self._applied.get(cid, 0.0)
+            if amps > old:
+                out[cid] = old
+                self.held.add(cid)
+        return out
+
+    def decreases_pending(self) -> bool:
+        """Some lowered car has not come down yet (increases elsewhere are held)."""
+        return bool(self._lowered)
+
     def _fail_safe(self, error: str) -> None:
         self.healthy, self.error = False, error
+        self._applied = {cid: self.safe_current_a for cid in self.station.connectors}
+        self._lowered, self.held = {}, set()
         safe = [Claim.uniform(LimitSource.SAFE, self.safe_current_a)]
         try:
             self.station.set_claims(
@@ -265,6 +353,7 @@ class EnergyManager:
                 "fallback": info["fallback"],
                 "placement": site.meter_placement.value,
                 "timeout_s": site.meter_timeout_s,
+                "lag_s": site.meter_lag_s,
             },
             "phases": phases,
             "connectors": [
@@ -274,6 +363,7 @@ class EnergyManager:
                     "grid_phases": [PHASE_NAMES[p] for p in a.grid_phases],
                     "binding": a.binding,
                     "paused": a.paused,
+                    "held": cid in self.held,  # an increase waiting for a decrease elsewhere
                 }
                 for cid, a in sorted(allocation.connectors.items())
             ],
@@ -282,6 +372,7 @@ class EnergyManager:
                     "source": lim.source,
                     "per_phase_a": list(lim.per_phase_a.as_tuple()) if lim.per_phase_a else None,
                     "station_limit_a": lim.station_limit_a,
+                    "offset_a": list(lim.offset_a.as_tuple()) if lim.offset_a else None,
                 }
                 for lim in limits
             ],
@@ -289,25 +380,46 @@ class EnergyManager:
 
     # --------------------------------------------------------------- run
 
+    def _held_back(self, now: float) -> bool:
+        """Some lowered car still draws more than its setpoint (within the wait)."""
+        for cid, since in self._lowered.items():
+            c = self.station.connectors.get(cid)
+            drawn = max(c.measurement.current_a) if c is not None and c.measurement else 0.0
+            if now - since < DECREASE_WAIT_S and drawn > self._applied.get(cid, 0.0) + (
+                DECREASE_TOLERANCE_A
+            ):
+                return True
+        return False
+
+    def step(self) -> bool:
+        """One look of the run loop: cycle when a fresh reading, the cycle time, a wake-up
+        or a finished decrease says so. True when it cycled."""
+        now = self.clock.time()
+        reading = None
+        if self.meter is not None:
+            try:
+                reading = self.meter.latest()
+            except Exception:  # a broken meter adapter is a silent meter
+                log.exception("grid meter failed")
+        fresh = reading is not None and reading.timestamp != self._last_reading
+        self.observe(now)
+        if self._lowered and not self._held_back(now):
+            self._due = True  # the lowered cars came down: release the increases now
+        if not (fresh or now >= self._next_at or self._due):
+            return False
+        self._due = False
+        if reading is not None:
+            self._last_reading = reading.timestamp
+        self.cycle()
+        self._next_at = now + self.site.cycle_s
+        return True
+
     async def run(self) -> None:
         """Cycle every `site.cycle_s`, and at once on a new reading or a session change."""
         self._wake = asyncio.Event()
-        next_at = 0.0
         while True:
-            now = self.clock.time()
-            reading = None
-            if self.meter is not None:
-                try:
-                    reading = self.meter.latest()
-                except Exception:  # a broken meter adapter is a silent meter
-                    log.exception("grid meter failed")
-            fresh = reading is not None and reading.timestamp != self._last_reading
-            if fresh or now >= next_at or self._wake.is_set():
-                self._wake.clear()
-                if reading is not None:
-                    self._last_reading = reading.timestamp
-                self.cycle()
-                next_at = now + self.site.cycle_s
+            self._wake.clear()
+            self.step()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_S)
 
@@ -354,12 +466,24 @@ def build_site(file: Any, specs: Iterable[Any]) -> Site:
         voltage_v=s.voltage_v,
         min_current_a=inst.min_current_a,
         it_network=s.it_network,
-        meter_placement=MeterPlacement(s.meter_placement),
+        meter_placement=MeterPlacement(grid_meter_placement(file)),
         safety_margin_a=PhaseCurrents.from_tuple(s.safety_margin_a),
         fallback_load_a=PhaseCurrents.from_tuple(s.fallback_load_a),
         meter_timeout_s=s.meter_timeout_s,
+        meter_lag_s=s.meter_lag_s,
         mode=AllocationMode(e.mode),
         rotation_period_s=e.rotation_period_s,
         unbalance_limit_a=e.unbalance_limit_a if e.unbalance_limit_enabled else None,
         cycle_s=e.cycle_s,
     )
+
+
+def grid_meter_placement(file: Any) -> str:
+    """Where the energy manager's grid meter sits: the one place that says it.
+
+    The first `[[meters]]` entry's `placement` (the grid meter, also what PV reads);
+    the built-in simulated meter (`[energy] meter = "sim"`) always includes the chargers.
+    """
+    if file.energy.meter == "sim" or not file.meters:
+        return MeterPlacement.INCLUDES_CHARGING.value
+    return str(file.meters[0].placement)

@@ -4,6 +4,13 @@ Pure data: no asyncio, no I/O. A *grid phase* is L1/L2/L3 of the building's
 connection; a connector's own phases are mapped onto grid phases by its phase
 rotation (the way it is wired: "RST" = connector L1 on grid L1, "STR" = connector
 L1 on grid L2, ...). Every current here is in amps per phase.
+
+Export is never room: grid currents are signed (import positive, PV export negative),
+but a negative external load counts as 0 A. The fuse protects the conductor, and the
+PV power that makes the export can vanish with a cloud faster than the loop reacts, so
+the charging budget on a phase is at most ``grid_limit_a - safety_margin_a`` whatever
+the building exports. Using the surplus is the PV module's job (``energy/pv.py``), and
+it does so within that budget.
 """
 
 from __future__ import annotations
@@ -77,12 +84,16 @@ class ExternalLimit:
     """A limit posted to the manager by load shedding, PV surplus or another input.
 
     `per_phase_a` caps the charging budget on each grid phase (amps available for all
-    connectors together); `station_limit_a` caps every connector's current. None = no cap.
+    connectors together); `station_limit_a` caps every connector's current; `offset_a`
+    shifts the budget of each grid phase, as measured and limited by everything else, by
+    a signed per-phase offset (load shedding's offset mode: -10 turns a 16 A budget into
+    6 A). Only reductions count: a positive offset never adds room. None = no cap.
     """
 
     source: str  # e.g. "load_shedding", "pv"
     per_phase_a: PhaseCurrents | None = None
     station_limit_a: float | None = None
+    offset_a: PhaseCurrents | None = None
 
 
 class AllocationMode(StrEnum):
@@ -160,6 +171,12 @@ class Site:
         default_factory=lambda: PhaseCurrents.uniform(STOP_EVERYTHING_A)
     )
     meter_timeout_s: float = 10.0
+    # How far back a grid reading's values may lie before its timestamp (the meter's own
+    # averaging and update interval): the chargers' currents subtracted from it are the
+    # smallest measured in [timestamp - meter_lag_s, timestamp]. 0: the values are those
+    # of the timestamp (the simulated meters). Too large costs short conservative dips
+    # after a car ramps up; too small may let one ramp through uncounted for one reading.
+    meter_lag_s: float = 0.0
     mode: AllocationMode = AllocationMode.EQUAL
     rotation_period_s: float = 900.0
     unbalance_limit_a: float | None = None  # None = no unbalanced-load limit

@@ -9,8 +9,11 @@ It reacts to the input change itself (`input_changed`, called by the input's lis
 not at the next control cycle: once the input has been stable for `debounce_s` the limit
 is posted — to the energy manager as an `ExternalLimit` when one runs (the manager
 re-allocates at once), otherwise as a `Claim(LOAD_SHEDDING)` on connector 0 followed by a
-station tick. Offset mode without a manager (or with one, see `budget_a`) reduces the
-static budget `budget_a` per phase, which is all the station knows of the group's budget.
+station tick. Offset mode with an energy manager posts the offset itself
+(`ExternalLimit.offset_a`): the manager lowers the *measured* budget of each grid phase
+(grid limit - margin - external load, and every other cap) by it, as the manuals
+describe. Without a manager the station knows no measured budget, so the offset reduces
+the static budget `budget_a` per phase.
 """
 
 from __future__ import annotations
@@ -146,16 +149,17 @@ class LoadShedding:
     def _apply(self, active: bool) -> None:
         self.active = active
         budget = shed_budget(self.settings)
-        log.warning(
-            "load shedding %s%s",
-            "active" if active else "ended",
-            f": charging budget {budget[0]:g}/{budget[1]:g}/{budget[2]:g} A" if active else "",
-        )
+        if self.settings.mode == "offset" and self.manager is not None:
+            o = self.settings.offset_a
+            what = f": measured charging budget {o[0]:+g}/{o[1]:+g}/{o[2]:+g} A"
+        else:
+            what = f": charging budget {budget[0]:g}/{budget[1]:g}/{budget[2]:g} A"
+        log.warning("load shedding %s%s", "active" if active else "ended", what if active else "")
         if active:
             self.activations += 1
         if self.manager is not None:
             if active:
-                self.manager.post_limit(ExternalLimit(SOURCE, PhaseCurrents.from_tuple(budget)))
+                self.manager.post_limit(self.limit())
             else:
                 self.manager.clear_limit(SOURCE)
             return
@@ -166,13 +170,22 @@ class LoadShedding:
                 self.station.clear_claim(0, LimitSource.LOAD_SHEDDING)
             self.station.tick()
 
+    def limit(self) -> ExternalLimit:
+        """What is posted to the energy manager while shedding is active."""
+        s = self.settings
+        if s.mode == "offset":
+            return ExternalLimit(SOURCE, offset_a=PhaseCurrents.from_tuple(s.offset_a))
+        return ExternalLimit(SOURCE, PhaseCurrents.from_tuple(shed_budget(s)))
+
     def status(self) -> dict[str, object]:
+        offset = self.settings.mode == "offset" and self.manager is not None
         return {
             "input": self.settings.input,
             "polarity": self.settings.polarity,
             "active": self.active,
             "mode": self.settings.mode,
-            "budget_a": list(shed_budget(self.settings)) if self.active else None,
+            "budget_a": list(shed_budget(self.settings)) if self.active and not offset else None,
+            "offset_a": list(self.settings.offset_a) if offset else None,
             "activations": self.activations,
         }
 

@@ -33,6 +33,9 @@ class SimCar:
     max_current_a: float = 16.0
     phases: int = 3
     response_delay_s: float = 1.0
+    # How long the car takes to come down to a lower current (IEC 61851-1 allows up to
+    # 5 s); 0: at once, never drawing more than offered.
+    decrease_delay_s: float = 0.0
     wants_energy: bool = True  # False: the car paused (state B)
     current_a: float = 0.0
     _target_since: float | None = None
@@ -56,10 +59,12 @@ class SimCar:
         target = min(available_a, self.taper_a())
         if target != self._target_a:
             self._target_a, self._target_since = target, now
-        if self._target_since is not None and now - self._target_since >= self.response_delay_s:
-            self.current_a = self._target_a
+        elapsed = now - self._target_since if self._target_since is not None else 0.0
         if target < self.current_a:
-            self.current_a = target  # a car never draws more than offered, not even briefly
+            if available_a <= 0 or elapsed >= self.decrease_delay_s:
+                self.current_a = target  # 0 A (contactor open) is always at once
+        elif self._target_since is not None and elapsed >= self.response_delay_s:
+            self.current_a = self._target_a
 
     def charge(self, energy_wh: float) -> None:
         if self.capacity_kwh > 0:

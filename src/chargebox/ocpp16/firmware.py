@@ -43,12 +43,35 @@ log = logging.getLogger(__name__)
 NS = "firmware"
 DEFAULT_ATTEMPTS = 3
 DEFAULT_RETRY_INTERVAL_S = 30
+HISTORY_LENGTH = 50
 
 
 def installed_version(state: StateStore) -> str | None:
     """The firmware version the last successful update installed, for BootNotification."""
     value = state.get(NS, "installed_version")
     return str(value) if value else None
+
+
+def update_history(state: StateStore) -> list[dict[str, Any]]:
+    """Firmware updates so far, newest first (OCPP UpdateFirmware and web uploads)."""
+    value = state.get(NS, "history", [])
+    return list(value) if isinstance(value, list) else []
+
+
+def _record(state: StateStore, job: dict[str, Any], result: str, detail: str = "") -> None:
+    entry = {
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "version": job.get("version"),
+        "source": job.get("source", "ocpp"),
+        "location": job.get("location"),
+        "result": result,
+        "detail": detail,
+    }
+    state.set(NS, "history", [entry, *update_history(state)][:HISTORY_LENGTH])
+
+
+class FirmwareBusy(Exception):
+    """An update is already being downloaded or installed."""
 
 
 def verify_image(image: Path, checksum: Path | None) -> str | None:
@@ -214,6 +237,7 @@ class FirmwareManagement:
                     await asyncio.sleep(job["retry_interval"])
         else:
             self._set_firmware(job, "Idle", None)
+            _record(self.state, job, "DownloadFailed")
             await self._send("FirmwareStatusNotification", "DownloadFailed")
             return None
         self._set_firmware(job, "Downloaded", "downloaded")
@@ -231,9 +255,11 @@ class FirmwareManagement:
         if problem is not None:
             log.error("firmware %s not installed: %s", image.name, problem)
             self._set_firmware(job, "Idle", None)
+            _record(self.state, job, "InstallationFailed", problem)
             await self._send("FirmwareStatusNotification", "InstallationFailed")
             return
         self.state.set(NS, "installed_version", job["version"])
+        _record(self.state, job, "Installed")
         self._set_firmware(job, "Installing", "restarting")
         log.warning("firmware %s installed: restarting into it", job["version"])
         now = self.station.clock.time()
@@ -242,6 +268,39 @@ class FirmwareManagement:
                 self.station.stop_transaction(connector_id, StopReason.REBOOT)
         self.station.tick()
         self.station.bus.publish(ResetRequested(now, "Soft"))
+
+    async def install_upload(self, image: Path) -> str | None:
+        """Install an image uploaded through the web interface, by the UpdateFirmware path.
+
+        The image is already in ``<data-dir>/firmware/``: verification, the recorded version,
+        stopping transactions and the restart are those of an OCPP update (the central
+        system, when connected, gets the same FirmwareStatusNotifications). Returns why the
+        image was refused, or None when it is installed and the restart is on its way.
+        """
+        if self.firmware_status in ("Downloading", "Installing"):
+            raise FirmwareBusy(self.firmware_status)
+        if self._firmware_job is not None and not self._firmware_job.done():
+            self._firmware_job.cancel()  # the upload replaces a scheduled OCPP update
+        job: dict[str, Any] = {
+            "location": f"upload:{image.name}",
+            "retrieve_at": time.time(),
+            "attempts": 1,
+            "retry_interval": 0,
+            "phase": "downloaded",
+            "source": "upload",
+        }
+        self.state.set(NS, "job", job)
+        try:
+            await self._install(job, image)
+        except Exception:
+            log.exception("firmware upload install failed")
+            self._set_firmware(job, "Idle", None)
+            _record(self.state, job, "InstallationFailed", "internal error")
+            return "internal error"
+        if job.get("phase") == "restarting":
+            return None
+        history = update_history(self.state)
+        return str(history[0].get("detail") or "InstallationFailed") if history else "failed"
 
     # ----------------------------------------------------------- diagnostics
 

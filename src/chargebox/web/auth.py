@@ -33,6 +33,7 @@ from fastapi import HTTPException, Request
 
 from chargebox.settings import HttpSection
 from chargebox.store.db import Database
+from chargebox.store.kv import StateStore
 from chargebox.store.users import (
     ROLES,
     AuditLog,
@@ -66,6 +67,23 @@ MIN_PASSWORD_LENGTH = 10
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 USERNAME = re.compile(r"^[A-Za-z0-9_.@\-]{1,32}$")
 _RANK = {role: n for n, role in enumerate(ROLES)}
+
+
+RESET_NS, RESET_KEY = "web", "admin_reset"
+RESET_LINK_TTL_S = 3600
+
+
+def issue_admin_reset(db: Database, clock: Callable[[], float] = time.time) -> str:
+    """A one-time setup link token for a forgotten admin password (one hour, stored hashed).
+
+    ``chargebox users reset-admin`` calls this; a running station accepts it at once.
+    """
+    token = secrets.token_urlsafe(24)
+    StateStore(db).set(
+        RESET_NS, RESET_KEY, {"hash": _hash_token(token), "expires": clock() + RESET_LINK_TTL_S}
+    )
+    AuditLog(db).record("cli", "user.reset_admin_link", "", None, None, "")
+    return token
 
 
 def has_role(role: str, needed: str) -> bool:
@@ -112,6 +130,7 @@ class WebAuth:
         self.sessions = SessionStore(db)
         self.attempts = LoginAttempts(db)
         self.audit = AuditLog(db)
+        self.state = StateStore(db)
         self.http = http
         self.clock = clock
         self.hasher = PasswordHasher()
@@ -132,18 +151,39 @@ class WebAuth:
         return link
 
     def setup_token_valid(self, token: str | None) -> bool:
-        return (
-            self.setup_token is not None
-            and token is not None
-            and hmac.compare_digest(token.encode(), self.setup_token.encode())
-        )
+        if token is None:
+            return False
+        if self.setup_token is not None and hmac.compare_digest(
+            token.encode(), self.setup_token.encode()
+        ):
+            return True
+        return self._reset_token_valid(token)
+
+    def _reset_token_valid(self, token: str) -> bool:
+        """A link from ``chargebox users reset-admin`` (stored hashed, one hour, once)."""
+        stored = self.state.get(RESET_NS, RESET_KEY)
+        if not isinstance(stored, dict) or float(stored.get("expires", 0)) < self.clock():
+            return False
+        return hmac.compare_digest(_hash_token(token).encode(), str(stored.get("hash")).encode())
 
     async def complete_setup(self, username: str, password: str, client: str) -> User:
         password_hash = await asyncio.to_thread(self.hasher.hash, password)
-        user = self.users.create(username, password_hash, "admin")
+        existing = self.users.get(username)
+        if existing is not None:  # a reset-admin link: that user becomes admin, new password
+            self.users.set_password(existing.id, password_hash)
+            self.users.set_role(existing.id, "admin")
+            self.sessions.delete_for_user(existing.id)
+            user = self.users.by_id(existing.id) or existing
+            self.audit.record(
+                username, "user.reset_admin", username, f"role={existing.role}", "role=admin",
+                client,
+            )  # fmt: skip
+        else:
+            user = self.users.create(username, password_hash, "admin")
+            self.audit.record(username, "user.create", username, None, "role=admin", client)
         self.setup_token = None
-        self.audit.record(username, "user.create", username, None, "role=admin", client)
-        log.info("admin %s created through the setup link", username)
+        self.state.delete(RESET_NS, RESET_KEY)
+        log.info("admin %s set through the setup link", username)
         return user
 
     # ---------------------------------------------------------------- passwords

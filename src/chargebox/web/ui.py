@@ -70,19 +70,19 @@ class Page:
 PAGES: list[Page] = [
     Page("/", "nav.dashboard", "operator", True),
     Page("/sim", "nav.sim", "operator", True),
-    Page("/history", "nav.history", "operator", False),
-    Page("/whitelists", "nav.whitelists", "operator", False),
-    Page("/settings/backend", "nav.backend", "installer", False),
-    Page("/settings/ocpp-keys", "nav.ocpp_keys", "installer", False),
-    Page("/settings/authorization", "nav.authorization", "installer", False),
-    Page("/settings/installation", "nav.installation", "installer", False),
-    Page("/settings/network", "nav.network", "installer", False),
-    Page("/settings/time", "nav.time", "installer", False),
-    Page("/logs", "nav.logs", "installer", False),
-    Page("/system", "nav.system", "operator", False),
-    Page("/firmware", "nav.firmware", "admin", False),
+    Page("/history", "nav.history", "operator", True),
+    Page("/whitelists", "nav.whitelists", "operator", True),
+    Page("/settings/backend", "nav.backend", "installer", True),
+    Page("/settings/ocpp-keys", "nav.ocpp_keys", "installer", True),
+    Page("/settings/authorization", "nav.authorization", "installer", True),
+    Page("/settings/installation", "nav.installation", "installer", True),
+    Page("/settings/network", "nav.network", "installer", True),
+    Page("/settings/time", "nav.time", "installer", True),
+    Page("/logs", "nav.logs", "installer", True),
+    Page("/system", "nav.system", "operator", True),
+    Page("/firmware", "nav.firmware", "admin", True),
     Page("/settings/security", "nav.security", "admin", False),
-    Page("/users", "nav.users", "admin", False),
+    Page("/users", "nav.users", "admin", True),
     Page("/audit", "nav.audit", "admin", True),
 ]
 
@@ -164,6 +164,12 @@ class WebUI:
         app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
         app.include_router(events_router(self.hub, self._events_auth, self._events_valid))
         self._routes(app)
+        from chargebox.web.admin_pages import install_admin_pages
+
+        install_admin_pages(self, app)  # system, firmware, logs, history, users
+        from chargebox.web.settings_pages import install_settings_pages
+
+        install_settings_pages(self, app)  # backend, OCPP keys, authorization, whitelists, ...
 
     # -------------------------------------------------------------- lifecycle
 
@@ -498,6 +504,7 @@ class WebUI:
             "registration": self.i18n.prefix(lang, "registration"),
             "dash": self.i18n.prefix(lang, "dash"),
             "sim": self.i18n.prefix(lang, "sim"),
+            "energy_panel": self.i18n.prefix(lang, "energy_panel"),
         }
 
 

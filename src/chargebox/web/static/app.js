@@ -112,30 +112,79 @@
     });
     renderEnergy(data.energy);
     addPoint(data);
+    addGridPoint(data);
   }
 
-  // ENERGY: grid / load-management figures, whatever the energy manager reports.
+  // ENERGY: the status document's "energy" object (energy/manager.py _describe): per phase
+  // the grid limit, measured load, budget, allocation and the binding limit; per connector
+  // the allocation; and a chart of grid current against the limit. Hidden while it is off.
+  var gridPoints = []; // [[t, [L1, L2, L3], [limit1, limit2, limit3]], ...]
   function renderEnergy(energy) {
     var box = document.getElementById("energy");
-    if (!box || !energy || typeof energy !== "object") return;
+    if (!box) return;
+    if (!energy || typeof energy !== "object" || !energy.phases) { box.hidden = true; return; }
     box.hidden = false;
-    var rows = Object.keys(energy).map(function (k) {
-      var v = energy[k];
-      var cells = Array.isArray(v) ? v.map(cell) : [cell(v)];
-      return "<tr><th>" + esc(k) + "</th>" + cells.map(function (x) { return "<td>" + esc(x) + "</td>"; }).join("") + "</tr>";
-    });
-    document.getElementById("energy-body").innerHTML =
-      '<table class="table"><tr><th></th><th>L1</th><th>L2</th><th>L3</th></tr>' + rows.join("") + "</table>";
+    var e = TEXT.energy_panel || {};
+    var m = energy.meter || {};
+    var head = '<p class="row" id="energy-state"><span data-e="healthy" class="' + (energy.healthy ? "ok" : "bad") + '">' +
+      esc(e.healthy) + ": " + esc(energy.healthy ? e.ok : e.failed) + (energy.error ? " (" + esc(energy.error) + ")" : "") +
+      "</span> · <span>" + esc(e.mode) + ": " + esc(energy.mode) + "</span> · <span data-e=\"meter\">" + esc(e.meter) + ": " +
+      esc(e["meter_" + m.state] || m.state || "–") + (m.age_s !== null && m.age_s !== undefined ? " (" + m.age_s.toFixed(1) + " s)" : "") + "</span></p>";
+    var rows = [["grid_limit", "grid_limit_a"], ["measured", "measured_a"], ["external", "external_load_a"],
+      ["budget", "budget_a"], ["allocated", "allocated_a"], ["binding", "binding"]];
+    var table = '<table class="table" id="energy-phases"><tr><th>' + esc(e.phase) + "</th>" +
+      energy.phases.map(function (p) { return "<th>" + esc(p.phase) + "</th>"; }).join("") + "</tr>" +
+      rows.map(function (r) {
+        return '<tr data-row="' + r[1] + '"><th>' + esc(e[r[0]]) + "</th>" + energy.phases.map(function (p) {
+          var v = p[r[1]];
+          return "<td>" + esc(r[1] === "binding" ? tr("binding", v) : amps(v)) + "</td>";
+        }).join("") + "</tr>";
+      }).join("") + "</table>";
+    var conns = (energy.connectors || []).map(function (c) {
+      return '<tr data-econnector="' + c.id + '"><td>' + c.id + "</td><td>" + amps(c.allocated_a) + (c.paused ? " (" + esc(e.paused) + ")" : "") +
+        "</td><td>" + esc((c.grid_phases || []).join(" ")) + "</td><td>" + esc(tr("binding", c.binding)) + "</td></tr>";
+    }).join("");
+    var ctable = '<table class="table" id="energy-connectors"><tr><th>' + esc(e.connector) + "</th><th>" + esc(e.connector_allocated) +
+      "</th><th>" + esc(e.grid_phases) + "</th><th>" + esc(e.binding) + "</th></tr>" + conns + "</table>";
+    document.getElementById("energy-body").innerHTML = head + '<div class="scroll">' + table + ctable + "</div>";
   }
-  function cell(v) {
-    if (typeof v === "number") return (Math.round(v * 10) / 10).toString();
-    if (v && typeof v === "object") return JSON.stringify(v);
-    return v === null || v === undefined ? "–" : String(v);
-  }
+  function amps(v) { return v === null || v === undefined ? "–" : (Math.round(v * 10) / 10).toFixed(1); }
   function esc(s) {
-    return String(s).replace(/[&<>"]/g, function (ch) {
+    return String(s === undefined || s === null ? "–" : s).replace(/[&<>"]/g, function (ch) {
       return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[ch];
     });
+  }
+  // Grid current per phase against its limit (the same small SVG style as the power chart).
+  var gridChart = document.getElementById("grid-chart");
+  function addGridPoint(data) {
+    var energy = data.energy;
+    if (!gridChart || !energy || !energy.phases) return;
+    var last = gridPoints[gridPoints.length - 1];
+    if (last && data.at - last[0] < 0.5) gridPoints.pop();
+    gridPoints.push([data.at,
+      energy.phases.map(function (p) { return p.measured_a === null ? p.charging_measured_a + p.external_load_a : p.measured_a; }),
+      energy.phases.map(function (p) { return p.grid_limit_a; })]);
+    while (gridPoints.length && gridPoints[0][0] < data.at - WINDOW) gridPoints.shift();
+    var max = 10;
+    gridPoints.forEach(function (p) { p[1].concat(p[2]).forEach(function (a) { if (a > max) max = a; }); });
+    max = Math.ceil(max * 1.1 / 5) * 5;
+    var series = [[], [], [], [], [], []];
+    gridPoints.forEach(function (p) {
+      var x = ((p[0] - (data.at - WINDOW)) / WINDOW * W).toFixed(1);
+      for (var i = 0; i < 3; i++) {
+        series[i].push(x + "," + (H - Math.max(0, p[1][i]) / max * H).toFixed(1));
+        series[i + 3].push(x + "," + (H - p[2][i] / max * H).toFixed(1));
+      }
+    });
+    while (gridChart.firstChild) gridChart.removeChild(gridChart.firstChild);
+    series.forEach(function (s, i) {
+      var line = document.createElementNS(NS, "polyline");
+      line.setAttribute("points", s.join(" "));
+      line.setAttribute("class", "s" + (i % 3 + 1) + (i >= 3 ? " limit" : ""));
+      gridChart.appendChild(line);
+    });
+    var label = document.getElementById("grid-chart-max");
+    if (label) label.textContent = "(max " + max + " A)";
   }
 
   // -- power chart: inline SVG, last 5 minutes --------------------------------------------
