@@ -207,6 +207,9 @@ class Runtime:
         if self.csms_url:
             self.ocpp = self._make_ocpp()
         self.modbus = self._modbus_server()
+        self.dlm = self._dlm(file)
+        self.semp = self._semp_device()
+        self.ssdp: Any = None
         self.api_token = self._api_token()
         self.restart_kind: str | None = None
         self._stop = asyncio.Event()
@@ -351,6 +354,94 @@ class Runtime:
             firmware=lambda: self.boot_fields().get("firmwareVersion") or __version__,
         )
 
+    def _semp_device(self) -> Any:
+        """The SMA SEMP interface for the Sunny Home Manager ([semp] enabled)."""
+        cfg = self.file.semp
+        if not cfg.enabled:
+            return None
+        from chargebox.semp.server import SempDevice, SempSettings
+
+        if self.modbus is not None:
+            log.warning("semp and modbus both enabled: the last energy manager to write wins")
+
+        def remaining_wh(cid: int) -> float | None:
+            sim = self.sim.connectors.get(cid)
+            car = sim.car if sim is not None else None
+            if car is None:
+                return None
+            return car.capacity_kwh * 1000.0 * max(0.0, 100.0 - car.soc_percent) / 100.0
+
+        return SempDevice(
+            self.station,
+            SempSettings(
+                host=cfg.host,
+                port=cfg.port,
+                base_path=cfg.base_path,
+                device_id=cfg.device_id,
+                mode=cfg.mode,
+                fallback_current_a=cfg.fallback_current_a,
+                timeout_s=cfg.timeout_s,
+                max_energy_wh=round(cfg.max_energy_kwh * 1000),
+                planning_window_s=cfg.planning_window_s,
+                announce=cfg.announce,
+                announce_interface=cfg.announce_interface,
+                announce_interval_s=cfg.announce_interval_s,
+            ),
+            identity=self.identity,
+            bus=self.bus,
+            energy=self.energy,
+            vendor=lambda: self.boot_fields().get("chargePointVendor", ""),
+            serial=lambda: self.boot_fields().get("chargePointSerialNumber", ""),
+            remaining_wh=remaining_wh,
+        )
+
+    async def _start_semp(self) -> None:
+        """Serve SEMP; announce it by SSDP only when switched on ([semp] announce)."""
+        semp = self.semp
+        try:
+            port = await semp.start()
+        except OSError as exc:
+            raise station_file.SettingsError(
+                f"semp: cannot listen on {semp.settings.host} port {semp.settings.port}: {exc}"
+            ) from None
+        if semp.settings.announce:
+            from chargebox.semp.ssdp import SsdpAnnouncer
+
+            self.ssdp = SsdpAnnouncer(
+                interface=semp.settings.announce_interface,
+                location=f"http://{semp.settings.announce_interface}:{port}/description.xml",
+                udn=f"uuid:{semp.udn()}",
+                interval_s=semp.settings.announce_interval_s,
+            )
+            await self.ssdp.start()
+
+    def _dlm(self, file: station_file.StationFile) -> Any:
+        """DLM between stations ([dlm] role); a slave needs the Modbus server."""
+        cfg = file.dlm
+        if cfg.role == "off":
+            return None
+        if cfg.role == "slave":
+            if self.modbus is None:
+                raise station_file.SettingsError(
+                    "dlm.role = slave needs the Modbus server ([modbus] enabled or --modbus-port)"
+                )
+            from chargebox.energy.dlm.slave import DlmSlave
+
+            dlm: Any = DlmSlave(self.station, cfg)
+        else:
+            from chargebox.energy.dlm.master import DlmMaster
+
+            dlm = DlmMaster(
+                self.station,
+                cfg,
+                internal=cfg.role == "master",
+                store=self.state,
+                min_current_a=self.station.settings.min_current_a,
+            )
+        if self.modbus is not None:
+            self.modbus.dlm = dlm
+        return dlm
+
     def _config_changed(self, key: str, value: str) -> None:
         if key != "NumberOfConnectors":
             self._persist_setting(key, value)
@@ -467,6 +558,8 @@ class Runtime:
                     f"modbus: cannot listen on {self.modbus.settings.host} port "
                     f"{self.modbus.settings.base_port} and up: {exc}"
                 ) from None
+        if self.semp is not None:
+            await self._start_semp()
         app = create_app(self)
         web = install_ui(app, self)  # login, pages, live updates on top of the control API
         server = uvicorn.Server(
@@ -490,7 +583,11 @@ class Runtime:
             tasks.append(asyncio.ensure_future(self.energy.run()))
         if self.modbus is not None:
             tasks.append(asyncio.ensure_future(self.modbus.run()))  # communication timeout
+        if self.semp is not None:
+            tasks.append(asyncio.ensure_future(self.semp.run()))  # connection-loss timeout
         tasks.extend(asyncio.ensure_future(c) for c in self.energy_inputs.coroutines())
+        if self.dlm is not None:
+            tasks.append(asyncio.ensure_future(self.dlm.run()))
         if self.ocpp is not None:
             self._ocpp_task = asyncio.ensure_future(self.ocpp.run())
             tasks.append(self._ocpp_task)
@@ -525,6 +622,10 @@ class Runtime:
         await self.firmware.stop()
         if self.modbus is not None:
             await self.modbus.stop()
+        if self.ssdp is not None:
+            await self.ssdp.stop()
+        if self.semp is not None:
+            await self.semp.stop()
         if self.frame_log is not None:
             self.frame_log.close()
         self._writer.shutdown(wait=True)

@@ -331,6 +331,71 @@ class ModbusSection(_Section):
     timeout_s: Annotated[int, Field(ge=1, le=3600)] = 60  # register 132 at start
 
 
+class SempSection(_Section):
+    """SMA Sunny Home Manager over SEMP (seed 003 §5.2, `chargebox/semp/`)."""
+
+    enabled: bool = False  # "SMA Schnittstelle"
+    host: str = "127.0.0.1"  # "0.0.0.0" to serve the local network
+    port: Annotated[int, Field(ge=0, le=65535)] = 8888  # 0: any free port
+    base_path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9_/\-]*$")] = (
+        "/SimpleEnergyManagementProtocol"
+    )
+    device_id: Annotated[str, Field(pattern=r"^(F-[0-9A-F]{8}-[0-9A-F]{12}-[0-9A-F]{2})?$")] = ""
+    mode: Literal["surplus", "fast"] = "surplus"  # "SMA Lademodus" (Überschussladen)
+    fallback_current_a: Annotated[int, Field(ge=0, le=80)] = 6  # Strom bei Verbindungsausfall
+    timeout_s: Annotated[float, Field(gt=0, le=86400)] = 600.0  # Zeit bis Verbindungsausfall
+    max_energy_kwh: Annotated[float, Field(gt=0, le=1000)] = 30.0  # SMA Höchstbedarf Energie
+    planning_window_s: Annotated[int, Field(ge=60, le=7 * 86400)] = 86400
+    announce: bool = False  # UPnP/SSDP multicast: off until switched on
+    announce_interface: str = ""  # IPv4 address of the interface to announce on
+    announce_interval_s: Annotated[float, Field(ge=1, le=86400)] = 900.0
+
+
+class DlmSlaveSection(_Section):
+    """One slave station the master polls: its Modbus TCP server (connector n on port + n - 1)."""
+
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)]
+    connectors: Annotated[int, Field(ge=1, le=64)] = 2
+    phases: Literal[1, 3] = 3  # phases connected to every connector of the slave
+    rotation: _ROTATIONS = "RST"  # its phase rotation on the group's supply
+
+
+class DlmSection(_Section):
+    """Dynamic load management between stations (`chargebox/energy/dlm/`)."""
+
+    role: Literal["off", "master", "master_standalone", "slave"] = "off"
+    network_id: Annotated[int, Field(ge=0, le=65535)] = 0
+    master_host: str = ""  # a slave's fixed master address (informational; the master polls)
+    master_port: Annotated[int, Field(ge=0, le=65535)] = 0
+    slaves: list[DlmSlaveSection] = []
+    group_limit_a: Amps3 = (63.0, 63.0, 63.0)  # the group's supply, per phase
+    safety_margin_a: Annotated[float, Field(ge=0)] = 0.0
+    timeout_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    disconnected_limit_a: Annotated[float, Field(ge=0, le=80)] = 6.0
+    poll_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+
+    _group = field_validator("group_limit_a", mode="before")(_phase_values)
+
+    @model_validator(mode="after")
+    def _check(self) -> DlmSection:
+        _non_negative("dlm.group_limit_a", self.group_limit_a)
+        if self.role in ("master", "master_standalone"):
+            if self.role == "master_standalone" and not self.slaves:
+                raise ValueError("dlm.slaves: a standalone master needs at least one slave")
+            seen = set()
+            for sl in self.slaves:
+                key = (sl.host, sl.port)
+                if key in seen:
+                    raise ValueError(f"dlm.slaves: {sl.host}:{sl.port} is listed twice")
+                seen.add(key)
+        elif self.slaves:
+            raise ValueError(f"dlm.slaves: only a master polls slaves (role = {self.role!r})")
+        if self.timeout_s <= self.poll_s:
+            raise ValueError("dlm.timeout_s must be longer than dlm.poll_s")
+        return self
+
+
 class StationFile(_Section):
     station: StationSection = StationSection()
     ocpp: OcppSection = OcppSection()
@@ -345,6 +410,8 @@ class StationFile(_Section):
     load_shedding: LoadSheddingSection = LoadSheddingSection()
     pv: PvSection = PvSection()
     modbus: ModbusSection = ModbusSection()
+    dlm: DlmSection = DlmSection()
+    semp: SempSection = SempSection()
 
     @model_validator(mode="after")
     def _modbus(self) -> StationFile:
@@ -356,6 +423,18 @@ class StationFile(_Section):
             )
         if m.base_port + len(self.connector_list()) - 1 > 65535:
             raise ValueError("modbus.base_port: the last connector's port exceeds 65535")
+        return self
+
+    @model_validator(mode="after")
+    def _semp(self) -> StationFile:
+        s = self.semp
+        if 0 < s.fallback_current_a < self.installation.min_current_a:
+            raise ValueError(
+                f"semp.fallback_current_a: 0 (pause) or at least the minimum current "
+                f"({self.installation.min_current_a:g} A)"
+            )
+        if s.announce and not s.announce_interface:
+            raise ValueError("semp.announce: needs announce_interface (an IPv4 address)")
         return self
 
     @model_validator(mode="after")

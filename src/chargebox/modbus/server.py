@@ -87,6 +87,7 @@ class EmsServer:
     model: Callable[[], str] = lambda: ""  # BootNotification chargePointModel
     firmware: Callable[[], str] = lambda: ""
     regmap: RegisterMap = field(default_factory=load_map)
+    dlm: Any = None  # energy.dlm: DlmSlave / DlmMaster (registers 600, 621, 1010, 1011)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -135,7 +136,7 @@ class EmsServer:
             firmware=firmware,
             allow_uid_transfer=self.settings.allow_uid_transfer,
             operator_subdist=self.operator_subdist,
-        )
+        ) | (self.dlm.register_values(connector_id) if self.dlm is not None else {})
 
     def read(self, connector_id: int, address: int, count: int) -> list[int]:
         """The words a read of `count` registers at `address` answers now."""
@@ -191,6 +192,15 @@ class EmsServer:
             if not min_a <= value <= hw:
                 raise refuse(f"0, {min_a:g}-{hw:g} or 65535")
             return value
+        if reg.name == "dlm_setpoint":
+            why = (
+                self.dlm.check_setpoint(cid, value)
+                if hasattr(self.dlm, "check_setpoint")
+                else "this station is not a DLM slave"
+            )
+            if why:
+                raise refuse(why)
+            return value
         if reg.name == "safe_current":
             if value != 0 and not min_a <= value <= hw:
                 raise refuse(f"0 or {min_a:g}-{hw:g}")
@@ -239,6 +249,8 @@ class EmsServer:
                     log.info("connector %s: energy manager writes again: %s A", cid, value)
                 ems.limit_a, ems.last_write, ems.fallback = int(value), now, False
             self._claim(cid)
+        elif reg.name == "dlm_setpoint":
+            self.dlm.write_setpoint(cid, int(value))
         elif reg.name == "safe_current":
             ems.safe_current_a = int(value)
             if ems.fallback:

@@ -113,6 +113,7 @@ def station_status(runtime: Runtime) -> dict[str, Any]:
             if getattr(runtime, "energy", None) is not None
             else {}
         ),
+        **({"dlm": runtime.dlm.snapshot} if getattr(runtime, "dlm", None) is not None else {}),
     }
 
 
@@ -230,6 +231,14 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def energy_inputs() -> dict[str, Any]:
         """Grid meters (live values, health), load shedding and PV surplus state."""
         return runtime.energy_inputs.status()
+
+    @api.post("/dlm/slaves/clear", tags=["energy"])
+    async def dlm_clear() -> dict[str, Any]:
+        """DLM master: forget the known slaves that are not online now."""
+        dlm = getattr(runtime, "dlm", None)
+        if dlm is None or not hasattr(dlm, "clear_table"):
+            raise HTTPException(409, "this station is not a DLM master")
+        return {"removed": dlm.clear_table()}
 
     api.include_router(sim)
     app.include_router(api)

@@ -1,0 +1,1 @@
+"""Dynamic load management between stations: a master shares one supply over slaves."""
