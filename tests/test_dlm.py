@@ -8,6 +8,7 @@ the currents the pilots offer never exceeds the group limit on any phase.
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from typing import Any
 
@@ -18,7 +19,16 @@ LIMIT = 32.0
 TIMEOUT_S = 2.0
 
 
-def slave_toml(port: int) -> str:
+def slave_toml(
+    port: int,
+    *,
+    network_id: int = 7,
+    timeout_s: float = TIMEOUT_S,
+    poll_s: float = 0.3,
+    disconnected_limit_a: float = 6,
+    master_host: str = "127.0.0.1",
+) -> str:
+    """A slave station: its Modbus server on `port` (connector n on port + n - 1)."""
     return f"""
 [installation]
 min_current_a = 6
@@ -27,11 +37,11 @@ enabled = true
 base_port = {port}
 [dlm]
 role = "slave"
-network_id = 7
-master_host = "127.0.0.1"
-timeout_s = {TIMEOUT_S}
-poll_s = 0.3
-disconnected_limit_a = 6
+network_id = {network_id}
+master_host = "{master_host}"
+timeout_s = {timeout_s}
+poll_s = {poll_s}
+disconnected_limit_a = {disconnected_limit_a:g}
 """
 
 
@@ -88,6 +98,20 @@ async def wait_for(pred: Any, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+async def kill_master(
+    master: StationProcess, slaves: list[StationProcess], timeout_s: float
+) -> None:
+    """Kill the master; every slave is at its disconnected limit within its timeout."""
+    master.kill()
+    t0 = time.monotonic()
+
+    async def fallen() -> bool:
+        return not any([(await s.status())["dlm"]["connected"] for s in slaves])
+
+    await wait_for(fallen, timeout_s + 2, "the slaves' disconnected limit")
+    assert time.monotonic() - t0 <= timeout_s + 1.5
+
+
 async def test_master_and_two_slaves_share_the_supply(station_factory: StationFactory) -> None:
     pa, pb = free_port(), free_port()
     a = await station_factory(extra_toml=slave_toml(pa), csms_url=None)
@@ -122,15 +146,7 @@ async def test_master_and_two_slaves_share_the_supply(station_factory: StationFa
     assert set(known) == {f"127.0.0.1:{pa}", f"127.0.0.1:{pb}"}
 
     # The master dies: the slaves fall back to the disconnected limit within the timeout.
-    master.kill()
-    t0 = time.monotonic()
-
-    async def fallen() -> bool:
-        sa, sb = await a.status(), await b.status()
-        return not sa["dlm"]["connected"] and not sb["dlm"]["connected"]
-
-    await wait_for(fallen, TIMEOUT_S + 2, "the slaves' disconnected limit")
-    assert time.monotonic() - t0 <= TIMEOUT_S + 1.5
+    await kill_master(master, [a, b], TIMEOUT_S)
     for st in (a, b):
         for c in (await st.status())["connectors"]:
             assert c["offered_a"] <= 6.0, c
@@ -148,9 +164,10 @@ async def test_master_and_two_slaves_share_the_supply(station_factory: StationFa
     await wait_for(recovered, 10, "setpoints above the disconnected limit again")
     await check_limit([master, a, b], 1.0)
 
-    # A slave dies: the master keeps its last allocation reserved until it is gone.
+    # A slave leaves (stopped): the master keeps its last allocation reserved until it is
+    # gone (a killed slave: tests/test_dlm_group.py).
     before = (await master.status())["dlm"]
-    b.kill()
+    b.kill(signal.SIGTERM)
 
     async def missing() -> bool:
         slaves = (await master.status())["dlm"]["slaves"]

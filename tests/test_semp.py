@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -26,8 +25,10 @@ from chargebox.app import RunOptions, Runtime
 from chargebox.semp import protocol
 from chargebox.semp.protocol import DEVICE_ID_RE, NS
 from chargebox.semp.ssdp import SsdpAnnouncer
+from tests.netns import veth_pair
 
 N = {"s": NS}
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -401,51 +402,9 @@ print(reply.decode())
 """
 
 
-def _netns_unavailable() -> str | None:
-    if sys.platform != "linux":
-        return "network namespaces are Linux-only"
-    if os.geteuid() != 0:
-        return "creating network namespaces needs root"
-    if shutil.which("ip") is None:
-        return "the ip command (iproute2) is not installed"
-    return None
-
-
 def test_ssdp_announcement_inside_a_private_network_namespace() -> None:
     """NOTIFY and the M-SEARCH answer, only between two namespaces this test creates."""
-    reason = _netns_unavailable()
-    if reason:
-        pytest.skip(reason)
-    tag = f"cbsemp{os.getpid()}"
-    a, b = f"{tag}a", f"{tag}b"
-
-    def ip(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
-
-    made = ip("netns", "add", a)
-    if made.returncode != 0:
-        pytest.skip(f"cannot create a network namespace: {made.stderr.strip()}")
-    try:
-        made = ip("netns", "add", b)
-        if made.returncode != 0:
-            pytest.skip(f"cannot create a network namespace: {made.stderr.strip()}")
-        steps = [
-            ("link", "add", f"{tag}x", "type", "veth", "peer", "name", f"{tag}y"),
-            ("link", "set", f"{tag}x", "netns", a),
-            ("link", "set", f"{tag}y", "netns", b),
-            ("-n", a, "addr", "add", "10.231.0.1/24", "dev", f"{tag}x"),
-            ("-n", b, "addr", "add", "10.231.0.2/24", "dev", f"{tag}y"),
-            ("-n", a, "link", "set", f"{tag}x", "up", "multicast", "on"),
-            ("-n", b, "link", "set", f"{tag}y", "up", "multicast", "on"),
-            ("-n", a, "link", "set", "lo", "up"),
-            ("-n", b, "link", "set", "lo", "up"),
-            ("-n", a, "route", "add", "239.0.0.0/8", "dev", f"{tag}x"),
-            ("-n", b, "route", "add", "239.0.0.0/8", "dev", f"{tag}y"),
-        ]
-        for step in steps:
-            done = ip(*step)
-            if done.returncode != 0:
-                pytest.skip(f"cannot set up the veth pair ({' '.join(step)}): {done.stderr}")
+    with veth_pair(f"cbsemp{os.getpid()}", "10.231.0", multicast_route=True) as (a, b):
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
         announcer = subprocess.Popen(
             ["ip", "netns", "exec", a, sys.executable, "-c", NETNS_SCRIPT, "4"], env=env
@@ -469,6 +428,3 @@ def test_ssdp_announcement_inside_a_private_network_namespace() -> None:
         assert "ST: urn:schemas-simple-energy-management-protocol:device:Gateway:1" in (
             listener.stdout
         )
-    finally:
-        ip("netns", "del", a)
-        ip("netns", "del", b)

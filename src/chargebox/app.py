@@ -192,10 +192,19 @@ class Runtime:
             reservations=self.reservations.all(),  # expired ones end at the first tick
         )
         self.energy = self._energy_manager(file, specs)
+        self.modbus = self._modbus_server()
+        self.dlm = self._dlm(file, specs)
+        self.dlm_discovery: Any = None  # [dlm] discovery = true: started in serve()
         from chargebox.energy.inputs import EnergyInputs
 
+        # A DLM master takes the grid meter, load shedding and PV for its whole group.
+        group = self.dlm if file.dlm.role in ("master", "master_standalone") else None
         self.energy_inputs = EnergyInputs.build(
-            file, station=self.station, sim=self.sim, clock=self.clock.time, manager=self.energy
+            file,
+            station=self.station,
+            sim=self.sim,
+            clock=self.clock.time,
+            manager=self.energy or group,
         )
         self.bus.subscribe(AvailabilityChanged, self._availability_changed)
         self.bus.subscribe(ReservationChanged, self._reservation_changed)
@@ -206,8 +215,6 @@ class Runtime:
         self.frame_log: FrameLog | None = None
         if self.csms_url:
             self.ocpp = self._make_ocpp()
-        self.modbus = self._modbus_server()
-        self.dlm = self._dlm(file)
         self.semp = self._semp_device()
         self.ssdp: Any = None
         self.api_token = self._api_token()
@@ -300,8 +307,12 @@ class Runtime:
         self.station.tick()
 
     def _energy_manager(self, file: station_file.StationFile, specs: list[Any]) -> Any:
-        """The local energy manager, only with a [site] section (off by default)."""
+        """The local energy manager, only with a [site] section (off by default).
+
+        A DLM master manages the site for its whole group instead (`_dlm`)."""
         if file.site is None or not file.energy.enabled:
+            return None
+        if file.dlm.role in ("master", "master_standalone"):
             return None
         from chargebox.energy.manager import EnergyManager, build_site
         from chargebox.energy.model import PhaseCurrents
@@ -415,7 +426,7 @@ class Runtime:
             )
             await self.ssdp.start()
 
-    def _dlm(self, file: station_file.StationFile) -> Any:
+    def _dlm(self, file: station_file.StationFile, specs: list[Any]) -> Any:
         """DLM between stations ([dlm] role); a slave needs the Modbus server."""
         cfg = file.dlm
         if cfg.role == "off":
@@ -430,17 +441,51 @@ class Runtime:
             dlm: Any = DlmSlave(self.station, cfg)
         else:
             from chargebox.energy.dlm.master import DlmMaster
+            from chargebox.energy.manager import build_site
 
+            site = None
+            if file.site is not None and file.energy.enabled:
+                site = build_site(file, specs)  # the group's grid connection and meter
             dlm = DlmMaster(
                 self.station,
                 cfg,
                 internal=cfg.role == "master",
                 store=self.state,
                 min_current_a=self.station.settings.min_current_a,
+                site=site,
             )
         if self.modbus is not None:
             self.modbus.dlm = dlm
         return dlm
+
+    async def _start_dlm_discovery(self) -> None:
+        """DNS-SD on [dlm] discovery_interface only: a master adds the slaves it finds."""
+        from chargebox.energy.dlm.discovery import DiscoveryError, start_discovery
+
+        try:
+            self.dlm_discovery = await start_discovery(
+                self.file.dlm.role,
+                self.file.dlm,
+                dlm=self.dlm,
+                modbus_ports=self.modbus.ports if self.modbus is not None else {},
+                connectors=len(self.station.connectors),
+                phases=max(c.spec.phases for c in self.station.connectors.values()),
+                rotation=self.file.dlm.rotation,
+            )
+        except DiscoveryError as exc:
+            raise station_file.SettingsError(str(exc)) from None
+
+    def dlm_status(self) -> dict[str, Any]:
+        """The DLM snapshot, with what discovery announces and found ([dlm] discovery)."""
+        snap = dict(self.dlm.snapshot)
+        if self.dlm_discovery is not None:
+            snap["discovery"] = self.dlm_discovery.snapshot
+            if snap.get("role") == "slave" and not snap.get("master"):
+                masters = snap["discovery"]["masters"]
+                snap["master"] = masters[0]["host"] if masters else None
+        if snap.get("role") == "slave":
+            snap["mode"] = "discovery" if self.dlm_discovery is not None else "fixed"
+        return snap
 
     def _config_changed(self, key: str, value: str) -> None:
         if key != "NumberOfConnectors":
@@ -560,6 +605,8 @@ class Runtime:
                 ) from None
         if self.semp is not None:
             await self._start_semp()
+        if self.dlm is not None and self.file.dlm.discovery:
+            await self._start_dlm_discovery()  # after Modbus: a slave announces its port
         app = create_app(self)
         web = install_ui(app, self)  # login, pages, live updates on top of the control API
         server = uvicorn.Server(
@@ -620,6 +667,8 @@ class Runtime:
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.firmware.stop()
+        if self.dlm_discovery is not None:
+            await self.dlm_discovery.close()  # goodbye packets: peers drop us at once
         if self.modbus is not None:
             await self.modbus.stop()
         if self.ssdp is not None:

@@ -374,15 +374,36 @@ class DlmSection(_Section):
     timeout_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
     disconnected_limit_a: Annotated[float, Field(ge=0, le=80)] = 6.0
     poll_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    rotation: _ROTATIONS = "RST"  # a slave's phase rotation on the group's supply (announced)
+    discovery: bool = False  # DNS-SD (mDNS) on discovery_interface: off, nothing sent, until on
+    discovery_interface: str = ""  # IPv4 address of the interface to announce and browse on
 
     _group = field_validator("group_limit_a", mode="before")(_phase_values)
 
     @model_validator(mode="after")
     def _check(self) -> DlmSection:
         _non_negative("dlm.group_limit_a", self.group_limit_a)
+        if self.discovery:
+            import ipaddress  # local: this validator is the only user
+
+            if self.role == "off":
+                raise ValueError("dlm.discovery: needs a DLM role (master or slave)")
+            try:
+                addr = ipaddress.IPv4Address(self.discovery_interface)
+            except ValueError:
+                raise ValueError(
+                    "dlm.discovery_interface: discovery needs the IPv4 address of one interface"
+                    f" (got {self.discovery_interface!r})"
+                ) from None
+            if addr.is_unspecified or addr.is_multicast or addr.is_loopback:
+                raise ValueError(
+                    f"dlm.discovery_interface: {addr} is not one interface's unicast address"
+                )
         if self.role in ("master", "master_standalone"):
-            if self.role == "master_standalone" and not self.slaves:
-                raise ValueError("dlm.slaves: a standalone master needs at least one slave")
+            if self.role == "master_standalone" and not (self.slaves or self.discovery):
+                raise ValueError(
+                    "dlm.slaves: a standalone master needs at least one slave or discovery = true"
+                )
             seen = set()
             for sl in self.slaves:
                 key = (sl.host, sl.port)
@@ -447,6 +468,17 @@ class StationFile(_Section):
                 raise ValueError("pv.mode: PV surplus charging needs a [[meters]] grid meter")
             if self.pv.meter and self.pv.meter not in names:
                 raise ValueError(f"pv.meter: no meter named {self.pv.meter!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _dlm_master_site(self) -> StationFile:
+        """A DLM master manages [site] for the whole group: its meter must see the group."""
+        master = self.dlm.role in ("master", "master_standalone")
+        if master and self.site is not None and self.energy.meter == "sim":
+            raise ValueError(
+                'energy.meter: "sim" sees only this station; a DLM master needs a [[meters]] '
+                "grid meter"
+            )
         return self
 
     @model_validator(mode="after")

@@ -5,11 +5,8 @@ session start/stop arrives) it works out the external (non-charging) load per gr
 phase, runs the allocator and hands every connector's new claim to the station in one
 step (`Station.set_claims`), so decreases go out before increases.
 
-External load = grid reading minus the chargers' own currents *at the time of the
-reading*: the manager keeps a few seconds of the chargers' measured currents and subtracts
-the smallest seen in `[timestamp - meter_lag_s, timestamp]`, never what they draw now. (A
-reading a few seconds old minus today's larger charging current would make the budget
-grow every cycle while the meter is stuck.)
+External load = grid reading minus the chargers' own currents at the time of the
+reading (`energy/gridload.py`, shared with the DLM master).
 
 Decreases take effect before increases, in time and not only in call order: a car may
 take up to 5 s to follow a lower pilot current (IEC 61851-1), so while a connector that
@@ -26,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -42,6 +38,7 @@ from chargebox.energy.allocator import (
     RotationState,
     allocate,
 )
+from chargebox.energy.gridload import ChargingHistory, DecreaseGate, external_load, keep_s
 from chargebox.energy.model import (
     ROTATIONS,
     STOP_EVERYTHING_A,
@@ -49,7 +46,6 @@ from chargebox.energy.model import (
     ConnectorSite,
     ExternalLimit,
     GridMeterSource,
-    GridReading,
     MeterPlacement,
     PhaseCurrents,
     Site,
@@ -60,9 +56,6 @@ log = logging.getLogger(__name__)
 
 SETTLE_S = 5.0  # a car has this long to follow a new offer before give-back looks at it
 POLL_S = 0.05  # how often the run loop looks for a new meter reading
-DECREASE_WAIT_S = 5.0  # IEC 61851-1: a car follows a lower pilot current within 5 s
-DECREASE_TOLERANCE_A = 0.5  # a lowered car drawing at most this above its setpoint followed
-HISTORY_EXTRA_S = 5.0  # chargers' currents are kept meter_timeout_s + this long
 
 
 def grid_currents(site: ConnectorSite, measured: Iterable[float]) -> PhaseCurrents:
@@ -99,10 +92,9 @@ class EnergyManager:
         self.cycles = 0
         self.snapshot: dict[str, Any] = {}
         self._offer: dict[int, tuple[float, float]] = {}  # cid -> (offered, since)
-        self._charging: deque[tuple[float, PhaseCurrents]] = deque()  # (time, grid amps)
+        self._charging = ChargingHistory()  # grid amps of the chargers, for the meter
         self._applied: dict[int, float] = {}  # the energy_manager claim in force
-        self._lowered: dict[int, float] = {}  # cid -> since when it must come down
-        self.held: set[int] = set()  # connectors whose increase waits for a decrease
+        self._gate = DecreaseGate()  # increases wait while a lowered car comes down
         self._last_reading: float | None = None
         self._next_at = 0.0  # when the run loop cycles next at the latest
         self._due = False  # a cycle was asked for (session change, new reading)
@@ -160,47 +152,15 @@ class EnergyManager:
             cs = self._site_by_id.get(cid)
             if cs is not None and c.measurement is not None:
                 charging = charging + grid_currents(cs, c.measurement.current_a)
-        history = self._charging
-        if history and history[-1][0] == now:
-            history.pop()
-        history.append((now, charging))
-        keep = self.site.meter_timeout_s + self.site.meter_lag_s + HISTORY_EXTRA_S
-        while len(history) > 1 and history[1][0] < now - keep:
-            history.popleft()
+        self._charging.record(now, charging, keep_s(self.site))
         return charging
-
-    def charging_at(self, timestamp: float) -> PhaseCurrents:
-        """The least the chargers drew per grid phase while a reading taken at `timestamp`
-        was measured: samples in [timestamp - meter_lag_s, timestamp], else the last one
-        before; nothing known means 0 A (the whole reading counts as external load)."""
-        start = timestamp - self.site.meter_lag_s
-        window = [c for t, c in self._charging if start <= t <= timestamp]
-        if not window:
-            before = [c for t, c in self._charging if t < start]
-            window = before[-1:]
-        if not window:
-            return PhaseCurrents()
-        return PhaseCurrents.from_tuple(min(c[p] for c in window) for p in range(3))
 
     def external_load(self, now: float) -> tuple[PhaseCurrents, dict[str, Any]]:
         """Non-charging load per grid phase, and how it was found (for the status)."""
-        site = self.site
         charging = self.observe(now)
-        info: dict[str, Any] = {"charging_measured_a": charging}
-        if self.meter is None:
-            info.update(meter="none", reading=None, fallback=False, age_s=None)
-            return PhaseCurrents(), info
-        reading: GridReading | None = self.meter.latest()
-        age = None if reading is None else now - reading.timestamp
-        if reading is None or age is None or age > site.meter_timeout_s:
-            info.update(meter="silent", reading=None, fallback=True, age_s=age)
-            return site.fallback_load_a, info
-        info.update(meter="ok", reading=reading.currents_a, fallback=False, age_s=age)
-        load = reading.currents_a
-        if site.meter_placement is MeterPlacement.INCLUDES_CHARGING:
-            load = load - self.charging_at(reading.timestamp)
-        # Export (negative) is not counted as room: PV may vanish faster than we react.
-        return PhaseCurrents.from_tuple(max(0.0, a) for a in load.as_tuple()), info
+        load, info = external_load(self.site, self.meter, self._charging, now)
+        info["charging_measured_a"] = charging
+        return load, info
 
     def _cycle(self) -> Allocation:
         now = self.clock.time()
@@ -250,43 +210,29 @@ class EnergyManager:
         self.snapshot = self._describe(allocation, ext, info, limits, now)
         return allocation
 
-    def _hold_increases(self, allocation: Allocation, now: float) -> dict[int, float]:
-        """New setpoints, with increases held back while a lowered car still draws more.
+    @property
+    def held(self) -> set[int]:
+        """Connectors whose increase waits for a decrease elsewhere."""
+        return self._gate.held
 
-        Per phase the held result never exceeds the new allocation (each connector gets
-        the smaller of its old and new setpoint), and physically the old state stays in
-        force until the decrease is measured.
-        """
+    def _drawn(self) -> dict[int, float]:
+        return {
+            cid: max(c.measurement.current_a) if c.measurement is not None else 0.0
+            for cid, c in self.station.connectors.items()
+        }
+
+    def _hold_increases(self, allocation: Allocation, now: float) -> dict[int, float]:
         new = {cid: allocation.current(cid) for cid in self.station.connectors}
-        for cid, amps in new.items():
-            if amps < self._applied.get(cid, 0.0):
-                self._lowered.setdefault(cid, now)
-        for cid in list(self._lowered):
-            c = self.station.connectors.get(cid)
-            drawn = max(c.measurement.current_a) if c is not None and c.measurement else 0.0
-            target = new.get(cid, 0.0)
-            done = drawn <= target + DECREASE_TOLERANCE_A
-            if done or now - self._lowered[cid] >= DECREASE_WAIT_S:
-                del self._lowered[cid]
-        self.held = set()
-        if not self._lowered:
-            return new
-        out = dict(new)
-        for cid, amps in new.items():
-            old = self._applied.get(cid, 0.0)
-            if amps > old:
-                out[cid] = old
-                self.held.add(cid)
-        return out
+        return self._gate.apply(new, self._applied, self._drawn(), now)
 
     def decreases_pending(self) -> bool:
         """Some lowered car has not come down yet (increases elsewhere are held)."""
-        return bool(self._lowered)
+        return bool(self._gate.lowered)
 
     def _fail_safe(self, error: str) -> None:
         self.healthy, self.error = False, error
         self._applied = {cid: self.safe_current_a for cid in self.station.connectors}
-        self._lowered, self.held = {}, set()
+        self._gate.clear()
         safe = [Claim.uniform(LimitSource.SAFE, self.safe_current_a)]
         try:
             self.station.set_claims(
@@ -380,17 +326,6 @@ class EnergyManager:
 
     # --------------------------------------------------------------- run
 
-    def _held_back(self, now: float) -> bool:
-        """Some lowered car still draws more than its setpoint (within the wait)."""
-        for cid, since in self._lowered.items():
-            c = self.station.connectors.get(cid)
-            drawn = max(c.measurement.current_a) if c is not None and c.measurement else 0.0
-            if now - since < DECREASE_WAIT_S and drawn > self._applied.get(cid, 0.0) + (
-                DECREASE_TOLERANCE_A
-            ):
-                return True
-        return False
-
     def step(self) -> bool:
         """One look of the run loop: cycle when a fresh reading, the cycle time, a wake-up
         or a finished decrease says so. True when it cycled."""
@@ -403,7 +338,7 @@ class EnergyManager:
                 log.exception("grid meter failed")
         fresh = reading is not None and reading.timestamp != self._last_reading
         self.observe(now)
-        if self._lowered and not self._held_back(now):
+        if self._gate.lowered and not self._gate.waiting(self._applied, self._drawn(), now):
             self._due = True  # the lowered cars came down: release the increases now
         if not (fresh or now >= self._next_at or self._due):
             return False

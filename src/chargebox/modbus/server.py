@@ -215,7 +215,7 @@ class EmsServer:
             return value
         if reg.name.startswith("dlm_operator_subdist_l"):
             phase = int(reg.name[-1]) - 1
-            sub, _ = station_limits(station, self.energy)
+            sub, _ = self._subdist_limits()
             if value > sub[phase]:
                 raise refuse(f"0-{sub[phase]:g} (the sub-distribution limit)")
             return value
@@ -275,16 +275,39 @@ class EmsServer:
             self.station.set_claims({cid: [Claim.uniform(LimitSource.EMS, float(amps))]})
         self._notify_energy()
 
+    def _group_master(self) -> Any:
+        """The DLM master when this station runs one: 610-615 are then the group's."""
+        return self.dlm if hasattr(self.dlm, "set_operator_limit") else None
+
+    def _subdist_limits(self) -> tuple[list[float], list[float]]:
+        master = self._group_master()
+        if master is not None:
+            sub = list(master.subdistribution_limit().as_tuple())
+            op = master.register_values(1)
+            return sub, [float(op[f"dlm_operator_subdist_l{n}"]) for n in (1, 2, 3)]
+        return station_limits(self.station, self.energy)
+
     def _operator_subdist(self, phase: int, amps: float) -> None:
-        sub, op = station_limits(self.station, self.energy)
+        sub, op = self._subdist_limits()
         current = list(self.operator_subdist or op)
         current[phase] = amps
-        if all(current[p] >= sub[p] for p in range(3)):
-            self.operator_subdist = None
+        values = (
+            None
+            if all(current[p] >= sub[p] for p in range(3))
+            else (
+                current[0],
+                current[1],
+                current[2],
+            )
+        )
+        self.operator_subdist = values
+        master = self._group_master()
+        if master is not None:  # caps the whole group, not only this station
+            master.set_operator_limit(values)
+            return
+        if values is None:
             self.station.set_claims({0: []}, clear=[LimitSource.EMS])
         else:
-            values = (current[0], current[1], current[2])
-            self.operator_subdist = values
             self.station.set_claims({0: [Claim(LimitSource.EMS, values)]})
         self._notify_energy()
 

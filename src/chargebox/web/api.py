@@ -113,7 +113,7 @@ def station_status(runtime: Runtime) -> dict[str, Any]:
             if getattr(runtime, "energy", None) is not None
             else {}
         ),
-        **({"dlm": runtime.dlm.snapshot} if getattr(runtime, "dlm", None) is not None else {}),
+        **({"dlm": runtime.dlm_status()} if getattr(runtime, "dlm", None) is not None else {}),
     }
 
 

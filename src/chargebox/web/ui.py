@@ -80,6 +80,7 @@ PAGES: list[Page] = [
     Page("/settings/time", "nav.time", "installer", True),
     Page("/logs", "nav.logs", "installer", True),
     Page("/system", "nav.system", "operator", True),
+    Page("/dlm", "nav.dlm", "installer", True),
     Page("/firmware", "nav.firmware", "admin", True),
     Page("/settings/security", "nav.security", "admin", False),
     Page("/users", "nav.users", "admin", True),
@@ -170,6 +171,9 @@ class WebUI:
         from chargebox.web.settings_pages import install_settings_pages
 
         install_settings_pages(self, app)  # backend, OCPP keys, authorization, whitelists, ...
+        from chargebox.web.dlm_page import install_dlm_page
+
+        install_dlm_page(self, app)  # load management between stations
 
     # -------------------------------------------------------------- lifecycle
 

@@ -1,81 +1,62 @@
 """The master side of DLM: poll every slave's Modbus server, allocate, write setpoints.
 
-Every `poll_s` the master reads each slave connector's OMCCI registers (control-pilot
-state 122, hardware limit 133, per-phase currents 212-217, signalled current 706, car
-maximum 715, network id 1011), runs `energy.allocator.allocate` over the whole group (its
-own connectors too with an internal slave; phase rotation and 1-phase cars included) and
-writes every slave connector's setpoint (1010), decreases first. A slave that does not
-answer keeps its last allocation reserved for `timeout_s`; after that it is "gone" and
-the master reserves its disconnected limit on the connectors that were charging (what it
-draws if it is alive but cut off) until the table is cleared. The table of known slaves
-is persistent (state store, namespace "dlm").
+Every `poll_s` (and at once when load shedding, PV or an energy manager changes a limit)
+the master polls each slave connector (`links.py`), works out the group's budget and runs
+`energy.allocator.allocate` over the whole group — its own connectors too with an internal
+slave; phase rotation and 1-phase cars included — then writes every slave connector's
+setpoint (1010), decreases first; increases wait while a lowered car still draws more.
+
+The group's budget per phase is the smallest of: `[dlm] group_limit_a` (the group's
+sub-distribution limit, registers 610-612), the operator limit an energy manager writes to
+613-615, and — with a `[site]` section — the site's grid limit minus the external load the
+grid meter measures (`energy/gridload.py`, with the site's meter timeout and fallback
+load). Load shedding and PV post limits here as they would to the station's energy manager.
+
+A slave that does not answer keeps its last allocation reserved for `timeout_s`; after
+that it is "gone" and the master reserves its disconnected limit on the connectors that
+were charging (what it draws if it is alive but cut off) until the table is cleared. The
+table of known slaves is persistent (state store, namespace "dlm").
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
-
-from pymodbus.client import AsyncModbusTcpClient
 
 from chargebox.core.limits import Claim, LimitSource
 from chargebox.core.station import Station
-from chargebox.energy.allocator import ConnectorDemand, RotationState, allocate
-from chargebox.energy.model import ROTATIONS, ConnectorSite, PhaseCurrents, Site
+from chargebox.energy.allocator import Allocation, ConnectorDemand, RotationState, allocate
+from chargebox.energy.dlm import status
+from chargebox.energy.dlm.links import ACTIVE_CP, SlaveLink
+from chargebox.energy.gridload import ChargingHistory, DecreaseGate, external_load, keep_s
+from chargebox.energy.manager import grid_currents
+from chargebox.energy.model import (
+    STOP_EVERYTHING_A,
+    ConnectorSite,
+    ExternalLimit,
+    GridMeterSource,
+    PhaseCurrents,
+    Site,
+)
 
 log = logging.getLogger(__name__)
 
 ID_STRIDE = 1000  # slave i's connector c is group connector ID_STRIDE * (i + 1) + c
 SETTLE_S = 5.0
-ACTIVE_CP = (2, 3, 4)  # B, C, D: a car is there
-NO_LIMIT = 65535
+METER_LOOK_S = 0.05  # how often the run loop looks for a fresh grid reading
 
 
-@dataclass
-class SlaveConnector:
-    cid: int
-    host: str
-    port: int
-    _client: AsyncModbusTcpClient | None = None
-    cp_state: int = 0
-    hardware_a: float = 32.0
-    currents_a: PhaseCurrents = field(default_factory=PhaseCurrents)
-    signalled_a: float = 0.0
-    ev_max_a: float = 0.0
-    setpoint: float | None = None  # last written
-    setpoint_since: float = 0.0
-    active_since: float = 0.0
-
-    @property
-    def client(self) -> AsyncModbusTcpClient:
-        """Made on first use: pymodbus clients need the running event loop."""
-        if self._client is None:
-            self._client = AsyncModbusTcpClient(self.host, port=self.port, timeout=0.5, retries=0)
-        return self._client
-
-
-@dataclass
-class SlaveLink:
-    index: int
-    host: str
-    port: int
-    phases: int
-    rotation: str
-    connectors: dict[int, SlaveConnector]
-    network_id: int | None = None
-    online: bool = False
-    last_seen: float | None = None  # monotonic
-    last_alloc: dict[int, float] = field(default_factory=dict)
-    last_phases: dict[int, tuple[int, ...]] = field(default_factory=dict)
-    error: str = ""
-
-    @property
-    def key(self) -> str:
-        return f"{self.host}:{self.port}"
+def _min(a: PhaseCurrents, b: PhaseCurrents | None) -> PhaseCurrents:
+    if b is None:
+        return a
+    return PhaseCurrents.from_tuple(
+        min(x, y) for x, y in zip(a.as_tuple(), b.as_tuple(), strict=True)
+    )
 
 
 class DlmMaster:
@@ -87,8 +68,11 @@ class DlmMaster:
         internal: bool,
         store: Any = None,
         min_current_a: float = 6.0,
+        site: Site | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.station = station
+        self.clock = clock or station.clock.time
         self.cfg = cfg
         self.internal = internal
         self.store = store
@@ -96,15 +80,12 @@ class DlmMaster:
         self.min_current_a = min_current_a
         self.group_limit = PhaseCurrents.from_tuple(cfg.group_limit_a)
         self.margin = PhaseCurrents.uniform(float(cfg.safety_margin_a))
+        self.template = site  # [site]: grid limit, meter timeout and fallback, mode
+        self.meter: GridMeterSource | None = None  # set by EnergyInputs (first [[meters]])
+        self.limits: dict[str, ExternalLimit] = {}  # load shedding, PV
+        self.operator_limit: PhaseCurrents | None = None  # registers 613-615
         self.links = [
-            SlaveLink(
-                i,
-                s.host,
-                s.port,
-                s.phases,
-                s.rotation,
-                {c: SlaveConnector(c, s.host, s.port + c - 1) for c in range(1, s.connectors + 1)},
-            )
+            SlaveLink.make(i, s.host, s.port, s.connectors, s.phases, s.rotation)
             for i, s in enumerate(cfg.slaves)
         ]
         self.state = RotationState()
@@ -114,8 +95,64 @@ class DlmMaster:
         self.budget_a = PhaseCurrents()
         self.allocated_a = PhaseCurrents()
         self.reserved_a = PhaseCurrents()
+        self.external_a = PhaseCurrents()
+        self.meter_info: dict[str, Any] = {"meter": "none"}
+        self.binding: tuple[str, str, str] = ("", "", "")
+        self._history = ChargingHistory()
+        self._gate = DecreaseGate()
+        self._applied: dict[int, float] = {}  # group id -> setpoint in force
         self._own_offer: dict[int, tuple[float, float]] = {}
+        self._wake: asyncio.Event | None = None
+        self._stopping = False
         self.known: dict[str, dict[str, Any]] = dict(self._load())
+        self.site = self._site()
+
+    # ------------------------------------------------------------- inputs
+
+    def post_limit(self, limit: ExternalLimit) -> None:
+        """Load shedding, PV: in force from the next cycle, which starts at once."""
+        self.limits[limit.source] = limit
+        self.notify()
+
+    def clear_limit(self, source: str) -> None:
+        if self.limits.pop(source, None) is not None:
+            self.notify()
+
+    def notify(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    def subdistribution_limit(self) -> PhaseCurrents:
+        """Registers 610-612: the most the group may draw (before the operator limit)."""
+        sub = self.site.subdistribution_limit_a
+        return _min(self.site.grid_limit_a, sub)
+
+    def set_operator_limit(self, values: tuple[float, float, float] | None) -> None:
+        """Registers 613-615 written by an energy manager: caps the whole group."""
+        self.operator_limit = None if values is None else PhaseCurrents.from_tuple(values)
+        log.info("DLM: operator sub-distribution limit %s", values or "removed")
+        self.site = self._site()
+        self.notify()
+
+    def add_slave(
+        self,
+        host: str,
+        port: int,
+        *,
+        connectors: int = 2,
+        phases: int = 3,
+        rotation: str = "RST",
+    ) -> bool:
+        """Poll one more slave (found by discovery); False when it is already polled."""
+        if any(link.host == host and link.port == port for link in self.links):
+            return False
+        index = max((link.index for link in self.links), default=-1) + 1
+        self.links.append(
+            SlaveLink.make(index, host, port, connectors, phases, rotation, discovered=True)
+        )
+        log.info("DLM: polling slave %s:%s (%s connectors)", host, port, connectors)
+        self.site = self._site()
+        return True
 
     # ----------------------------------------------------------- the table
 
@@ -142,57 +179,77 @@ class DlmMaster:
         self._save()
         return len(gone)
 
-    # ------------------------------------------------------------- polling
+    def _remember(self) -> None:
+        changed = False
+        for link in self.links:
+            if not link.online:
+                continue
+            changed = changed or link.key not in self.known
+            self.known[link.key] = {
+                "host": link.host,
+                "port": link.port,
+                "network_id": link.network_id,
+                "connectors": len(link.connectors),
+                "last_seen": round(time.time()),
+            }
+        if changed or self.cycles % 30 == 0:
+            self._save()
 
-    async def _read(self, c: SlaveConnector, address: int, count: int) -> list[int]:
-        rr = await c.client.read_holding_registers(address, count=count, device_id=1)
-        if rr.isError():
-            raise OSError(f"exception {rr}")
-        return list(rr.registers)
+    # ---------------------------------------------------------- the group
 
-    async def _poll_connector(self, c: SlaveConnector) -> int:
-        if not c.client.connected:
-            await c.client.connect()
-            if not c.client.connected:
-                raise OSError("no connection")
-        cp = await self._read(c, 122, 1)
-        hw = await self._read(c, 133, 1)
-        cur = await self._read(c, 212, 6)
-        sig = await self._read(c, 706, 1)
-        evmax = await self._read(c, 715, 1)
-        nid = await self._read(c, 1011, 1)
-        c.cp_state = cp[0]
-        c.hardware_a = float(hw[0])
-        c.currents_a = PhaseCurrents(
-            ((cur[0] << 16) | cur[1]) / 1000,
-            ((cur[2] << 16) | cur[3]) / 1000,
-            ((cur[4] << 16) | cur[5]) / 1000,
-        )
-        c.signalled_a = float(sig[0])
-        c.ev_max_a = float(evmax[0])
-        return nid[0]
-
-    async def _poll(self, link: SlaveLink) -> None:
-        try:
-            ids = await asyncio.gather(*(self._poll_connector(c) for c in link.connectors.values()))
-        except Exception as exc:  # noqa: BLE001 - any failure: the slave is missing
-            link.online = False
-            link.error = str(exc) or type(exc).__name__
+    def _site(self) -> Site:
+        """The group as one site: own connectors (internal slave) and every slave's."""
+        conns = []
+        if self.internal:
+            own = {c.id: c for c in self.template.connectors} if self.template else {}
+            for cid, mine in self.station.connectors.items():
+                conns.append(own.get(cid) or ConnectorSite(cid, mine.spec.max_current_a))
+        for link in self.links:
             for c in link.connectors.values():
-                with contextlib.suppress(Exception):
-                    c.client.close()
-            return
-        link.network_id = ids[0]
-        if ids[0] != self.network_id:
-            link.online = False
-            link.error = f"network id {ids[0]}, not {self.network_id}"
-            return
-        if not link.online:
-            log.info("DLM: slave %s joined", link.key)
-        link.online, link.error = True, ""
-        link.last_seen = time.monotonic()
+                conns.append(
+                    ConnectorSite(
+                        link.group_id(c.cid, ID_STRIDE),
+                        hardware_limit_a=c.hardware_a or 32.0,
+                        phases=link.phases,
+                        rotation=link.rotation,
+                    )
+                )
+        if self.template is None:
+            return Site(
+                grid_limit_a=self.group_limit,
+                connectors=tuple(conns),
+                operator_subdistribution_limit_a=self.operator_limit,
+                safety_margin_a=self.margin,
+                min_current_a=self.min_current_a,
+                meter_timeout_s=max(self.cfg.timeout_s, 10.0),
+            )
+        t = self.template
+        return dataclasses.replace(
+            t,
+            connectors=tuple(conns),
+            subdistribution_limit_a=_min(self.group_limit, t.subdistribution_limit_a),
+            operator_subdistribution_limit_a=_min(
+                t.operator_subdistribution_limit_a or self.group_limit, self.operator_limit
+            ),
+            min_current_a=self.min_current_a,
+        )
 
-    # ---------------------------------------------------------- allocation
+    def _charging(self) -> PhaseCurrents:
+        """What the whole group draws now, per grid phase."""
+        total = PhaseCurrents()
+        by_id = {c.id: c for c in self.site.connectors}
+        if self.internal:
+            for cid, own in self.station.connectors.items():
+                if own.measurement is not None and cid in by_id:
+                    total = total + grid_currents(by_id[cid], own.measurement.current_a)
+        for link in self.links:
+            if not link.online:
+                continue
+            for c in link.connectors.values():
+                cs = by_id.get(link.group_id(c.cid, ID_STRIDE))
+                if cs is not None:
+                    total = total + grid_currents(cs, c.currents_a.as_tuple())
+        return total
 
     def _reservation(self, now: float) -> PhaseCurrents:
         """What missing slaves are assumed to draw, per grid phase."""
@@ -208,28 +265,6 @@ class DlmMaster:
                 for p in link.last_phases.get(cid, ()):
                     res[p] += value
         return PhaseCurrents.from_tuple(res)
-
-    def _site(self) -> Site:
-        conns = []
-        if self.internal:
-            for cid, own in self.station.connectors.items():
-                conns.append(ConnectorSite(cid, hardware_limit_a=own.spec.max_current_a))
-        for link in self.links:
-            for c in link.connectors.values():
-                conns.append(
-                    ConnectorSite(
-                        ID_STRIDE * (link.index + 1) + c.cid,
-                        hardware_limit_a=c.hardware_a or 32.0,
-                        phases=link.phases,
-                        rotation=link.rotation,
-                    )
-                )
-        return Site(
-            grid_limit_a=self.group_limit,
-            connectors=tuple(conns),
-            safety_margin_a=self.margin,
-            min_current_a=self.min_current_a,
-        )
 
     def _demands(self, now: float) -> list[ConnectorDemand]:
         demands = []
@@ -257,7 +292,6 @@ class DlmMaster:
                 )
         for link in self.links:
             for c in link.connectors.values():
-                gid = ID_STRIDE * (link.index + 1) + c.cid
                 active = link.online and c.cp_state in ACTIVE_CP
                 if active and c.active_since == 0.0:
                     c.active_since = now
@@ -265,7 +299,7 @@ class DlmMaster:
                     c.active_since = 0.0
                 demands.append(
                     ConnectorDemand(
-                        gid,
+                        link.group_id(c.cid, ID_STRIDE),
                         active,
                         c.currents_a,
                         offered_a=c.signalled_a,
@@ -277,141 +311,133 @@ class DlmMaster:
                 )
         return demands
 
-    async def cycle(self) -> None:
-        t0 = time.perf_counter()
-        now = time.monotonic()
-        await asyncio.gather(*(self._poll(link) for link in self.links))
-        reserved = self._reservation(now)
-        self.reserved_a = reserved
-        site = self._site()
-        allocation = allocate(site, self._demands(now), reserved, now, state=self.state)
+    def _drawn(self) -> dict[int, float]:
+        drawn: dict[int, float] = {}
+        if self.internal:
+            for cid, own in self.station.connectors.items():
+                drawn[cid] = max(own.measurement.current_a) if own.measurement else 0.0
+        for link in self.links:
+            for c in link.connectors.values():
+                drawn[link.group_id(c.cid, ID_STRIDE)] = c.currents_a.max()
+        return drawn
+
+    # --------------------------------------------------------------- cycle
+
+    async def _poll(self, link: SlaveLink, now: float) -> None:
+        was = link.online
+        if await link.poll(self.network_id, now) and not was:
+            log.info("DLM: slave %s joined", link.key)
+
+    def allocate(self, now: float) -> Allocation:
+        """The group's allocation from what the last poll saw (no I/O)."""
+        self.site = site = self._site()
+        self._history.record(now, self._charging(), keep_s(site))
+        ext, info = external_load(site, self.meter, self._history, now)
+        self.external_a, self.meter_info = ext, info
+        self.reserved_a = self._reservation(now)
+        limits = list(self.limits.values())
+        if info["fallback"] and site.fallback_load_a.max() >= STOP_EVERYTHING_A:
+            limits.append(ExternalLimit("meter_fallback", None, 0.0))  # 9999: stop everything
+        allocation = allocate(
+            site, self._demands(now), ext + self.reserved_a, now, limits=limits, state=self.state
+        )
         self.state = allocation.state
         self.budget_a, self.allocated_a = allocation.budget_a, allocation.allocated_a
+        self.binding = allocation.phase_binding
+        return allocation
+
+    async def cycle(self) -> None:
+        t0 = time.perf_counter()
+        now = self.clock()
+        await asyncio.gather(*(self._poll(link, now) for link in self.links))
+        allocation = self.allocate(now)
+        new = {c.id: allocation.current(c.id) for c in self.site.connectors}
+        applied = self._gate.apply(new, self._applied, self._drawn(), now)
         if self.internal:
             self.station.set_claims(
                 {
-                    cid: [Claim.uniform(LimitSource.DLM, allocation.current(cid))]
+                    cid: [Claim.uniform(LimitSource.DLM, applied.get(cid, 0.0))]
                     for cid in self.station.connectors
                 }
             )
-        writes: list[tuple[float, SlaveLink, SlaveConnector, float]] = []
+            for cid in self.station.connectors:
+                self._applied[cid] = applied.get(cid, 0.0)
+        writes: list[tuple[float, SlaveLink, Any, float]] = []
         for link in self.links:
             if not link.online:
                 continue
             for c in link.connectors.values():
-                gid = ID_STRIDE * (link.index + 1) + c.cid
-                amps = allocation.current(gid)
+                gid = link.group_id(c.cid, ID_STRIDE)
+                amps = applied.get(gid, 0.0)
                 a = allocation.connectors.get(gid)
                 link.last_alloc[c.cid] = amps
                 link.last_phases[c.cid] = (
-                    a.grid_phases
-                    if a and a.grid_phases
-                    else (tuple(sorted({ROTATIONS[link.rotation][p] for p in range(link.phases)})))
+                    a.grid_phases if a and a.grid_phases else (link.wired_phases())
                 )
                 writes.append((amps - (c.setpoint or 0.0), link, c, amps))
         writes.sort(key=lambda w: w[0])  # decreases first
         for _, link, c, amps in writes:
             try:
-                value = int(amps)  # floored: never more than allocated
-                rr = await c.client.write_register(1010, value, device_id=1)
-                if rr.isError():
-                    raise OSError(str(rr))
-                if c.setpoint is None or abs(c.setpoint - value) > 0.05:
-                    c.setpoint_since = now
-                c.setpoint = float(value)
+                await c.write_setpoint(amps, now)
+                self._applied[link.group_id(c.cid, ID_STRIDE)] = float(int(amps))
             except Exception as exc:  # noqa: BLE001
                 link.online, link.error = False, f"write: {exc}"
         self._remember()
         self.cycles += 1
         self.last_cycle_s = time.perf_counter() - t0
 
-    def _remember(self) -> None:
-        changed = False
-        for link in self.links:
-            if link.online and link.key not in self.known:
-                changed = True
-            if link.online:
-                self.known[link.key] = {
-                    "host": link.host,
-                    "port": link.port,
-                    "network_id": link.network_id,
-                    "connectors": len(link.connectors),
-                    "last_seen": round(time.time()),
-                }
-        if changed or self.cycles % 30 == 0:
-            self._save()
+    def _fail_safe(self) -> None:
+        """A cycle failed: own connectors drop to the disconnected limit, like a slave's."""
+        if self.internal:
+            claim = Claim.uniform(LimitSource.DLM, self.cfg.disconnected_limit_a)
+            self.station.set_claims({cid: [claim] for cid in self.station.connectors})
+        self._applied = {}
+        self._gate.clear()
+
+    def _reading_time(self) -> float | None:
+        try:
+            reading = self.meter.latest() if self.meter is not None else None
+        except Exception:  # a broken meter adapter is a silent meter
+            return None
+        return None if reading is None else reading.timestamp
 
     async def run(self) -> None:
-        while True:
+        """Cycle every `poll_s`, and at once on a new grid reading or a changed limit."""
+        self._wake = asyncio.Event()
+        self._stopping = False
+        while not self._stopping:
+            self._wake.clear()
+            seen = self._reading_time()
             try:
                 await self.cycle()
                 self.error = ""
             except Exception as exc:
                 log.exception("DLM master cycle failed")
-                self.error = str(exc)
-            await asyncio.sleep(self.cfg.poll_s)
+                self.error = str(exc) or type(exc).__name__
+                with contextlib.suppress(Exception):
+                    self._fail_safe()
+            end = time.monotonic() + self.cfg.poll_s
+            while (left := end - time.monotonic()) > 0 and not self._wake.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), min(left, METER_LOOK_S))
+                if self._reading_time() != seen:
+                    break  # a fresh reading (an overload) is acted on at once
+
+    def stop(self) -> None:
+        """End `run` after the cycle in progress (pymodbus requests are not cancelled)."""
+        self._stopping = True
+        self.notify()
 
     async def close(self) -> None:
         for link in self.links:
-            for c in link.connectors.values():
-                with contextlib.suppress(Exception):
-                    c.client.close()
+            link.close()
 
     # -------------------------------------------------------------- status
 
-    def register_values(self, cid: int) -> dict[str, int]:
-        return {
-            "dlm_mode": 1 if self.internal else 2,
-            "dlm_slaves": sum(1 for link in self.links if link.online),
-            "dlm_network_id": self.network_id,
-            "dlm_setpoint": NO_LIMIT,
-        }
+    def register_values(self, cid: int) -> dict[str, int | float]:
+        """The master's DLM figures (registers 600-635) for every connector."""
+        return status.register_values(self)
 
     @property
     def snapshot(self) -> dict[str, Any]:
-        now = time.monotonic()
-        disconnected_sum = self.cfg.disconnected_limit_a * sum(
-            len(link.connectors) for link in self.links
-        )
-        limit = self.group_limit.min() - self.margin.min()
-        warnings = []
-        if disconnected_sum > limit:
-            warnings.append(
-                f"the slaves' disconnected limits add up to {disconnected_sum:g} A, "
-                f"more than the group's limit of {limit:g} A"
-            )
-        return {
-            "role": "master" if self.internal else "master_standalone",
-            "network_id": self.network_id,
-            "error": self.error,
-            "cycles": self.cycles,
-            "cycle_s": round(self.last_cycle_s, 4),
-            "group_limit_a": list(self.group_limit.as_tuple()),
-            "budget_a": list(self.budget_a.as_tuple()),
-            "allocated_a": list(self.allocated_a.as_tuple()),
-            "reserved_a": list(self.reserved_a.as_tuple()),
-            "warnings": warnings,
-            "known_slaves": self.known,
-            "slaves": [
-                {
-                    "address": link.key,
-                    "online": link.online,
-                    "gone": (not link.online)
-                    and link.last_seen is not None
-                    and now - link.last_seen > self.cfg.timeout_s,
-                    "error": link.error,
-                    "network_id": link.network_id,
-                    "connectors": [
-                        {
-                            "id": c.cid,
-                            "cp_state": c.cp_state,
-                            "measured_a": list(c.currents_a.as_tuple()),
-                            "setpoint_a": c.setpoint,
-                            "allocated_a": link.last_alloc.get(c.cid),
-                        }
-                        for c in link.connectors.values()
-                    ],
-                }
-                for link in self.links
-            ],
-        }
+        return status.snapshot(self)
