@@ -1,8 +1,14 @@
 """Composition root: read the configuration, build the station, wire the adapters, run them.
 
-The only module that knows every part; each adapter gets just what it needs. Runs the
+The only place that knows every part; each adapter gets just what it needs. Runs the
 hardware loop, the OCPP client and the web server as tasks in one asyncio loop, shuts
 down cleanly on SIGTERM, and restarts the process in place for an OCPP Reset.
+
+:class:`Runtime` lists the parts in the order they are built; how each is built from the
+settings is in the ``wiring_*`` modules, which belong to this root and to no adapter:
+``wiring_station`` (connectors, simulated hardware), ``wiring_store`` (what the data
+directory keeps), ``wiring_energy`` (energy manager, Modbus, SEMP, DLM) and
+``wiring_ocpp`` (backend and OCPP client).
 """
 
 from __future__ import annotations
@@ -10,36 +16,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import secrets
 import signal
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from chargebox import __version__
 from chargebox import settings as station_file
-from chargebox.core.auth import AuthMode
-from chargebox.core.config_keys import Configuration, ConfigValueError
-from chargebox.core.connector import ConnectorHardware, ConnectorSpec
-from chargebox.core.events import (
-    AvailabilityChanged,
-    ConfigurationChanged,
-    EventBus,
-    ResetRequested,
-)
-from chargebox.core.reservations import ReservationChanged
-from chargebox.core.station import Station, StationSettings
+from chargebox import wiring_energy, wiring_ocpp, wiring_station, wiring_store
+from chargebox.core.config_keys import Configuration
+from chargebox.core.events import ConfigurationChanged, EventBus, ResetRequested
+from chargebox.core.station import Station
 from chargebox.core.types import StopReason
-from chargebox.hardware.sim import SimCar, SimConnector, SimLock, SimStation
-from chargebox.ocpp16.client import OcppClient, OcppSettings
+from chargebox.hardware.sim import SimCar
+from chargebox.ocpp16.client import OcppClient
 from chargebox.ocpp16.diagnostics import FrameLog, attach_file_log
-from chargebox.ocpp16.firmware import FirmwareManagement, installed_version
-from chargebox.ocpp16.handlers import Handlers
-from chargebox.ocpp16.local_list_handlers import LocalListHandlers
-from chargebox.ocpp16.reservation_handlers import ReservationHandlers
+from chargebox.ocpp16.firmware import FirmwareManagement
 from chargebox.ocpp16.smart_handlers import SmartCharging
 from chargebox.platform import NoopPlatform, Platform
 from chargebox.store import (
@@ -55,11 +48,16 @@ from chargebox.store import (
 )
 from chargebox.store.profiles import ProfileStore
 from chargebox.store.sources import StoreAuthSources
+from chargebox.wiring_store import SettingsWriter, apply_stored_overrides
+
+__all__ = ["RunOptions", "Runtime", "apply_stored_overrides", "restart_process", "run"]
 
 log = logging.getLogger("chargebox")
 
 
 class SystemClock:
+    """The real clock; the core only ever gets a clock passed in (tests use a manual one)."""
+
     def time(self) -> float:
         return time.time()
 
@@ -84,12 +82,7 @@ class Runtime:
 
     def __init__(self, options: RunOptions) -> None:
         file = station_file.load(options.config)
-        try:  # an invalid [ocpp.keys] value in the file stops start-up like any other field
-            count = options.connectors or len(file.connector_list())
-            fixed_count = {"NumberOfConnectors": str(count)}
-            Configuration.load(fixed_count, file.ocpp.key_overrides(), strict=True)
-        except ConfigValueError as exc:
-            raise station_file.SettingsError(f"{options.config}: ocpp.keys.{exc}") from None
+        wiring_station.check_file_keys(file, options.connectors, options.config)
         self.file = file
         self.options = options
         self.data_dir = Path(options.data_dir or file.station.data_dir)
@@ -111,18 +104,16 @@ class Runtime:
         self.auth_cache = AuthCacheStore(self.db)
         self.bus = EventBus()
         self.clock = SystemClock()
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="settings-writer")
+        self._writer = SettingsWriter(self.settings_store)
         # Settings saved in the web interface that take effect at start (installation pages).
         file = apply_stored_overrides(file, self.state)
         self.file = file
-        self.identity = options.identity or self.state.get("backend", "identity") or self.identity
+        self.identity = wiring_ocpp.backend_identity(options.identity, self.state, self.identity)
         self.platform: Platform = NoopPlatform()
         self._ocpp_task: asyncio.Future[None] | None = None
         self._serving = False
 
-        specs = file.connector_list()
-        if options.connectors is not None:
-            specs = [station_file.ConnectorSection(id=n) for n in range(1, options.connectors + 1)]
+        specs = wiring_station.connector_specs(file, options.connectors)
         fixed = {"NumberOfConnectors": str(len(specs))}
         self.config, skipped = Configuration.load(
             file.ocpp.key_overrides(),
@@ -134,80 +125,49 @@ class Runtime:
         for key in skipped:
             log.warning("ignoring stored value of configuration key %s: invalid", key)
 
-        stored_url = self.state.get("backend", "csms_url")  # "" saved in the web: standalone
-        self.csms_url = options.csms_url or (
-            stored_url if stored_url is not None else file.ocpp.csms_url
-        )
-        car = file.hardware.sim_car
-        self.sim_car_defaults = car
-        self.sim = SimStation(
-            {
-                c.id: SimConnector(c.id, cable_a=c.cable_a, lock_hw=SimLock(fixed=c.fixed_cable))
-                for c in specs
-            }
-        )
-        for c in specs:
-            # A real meter keeps its register through a power cut; the simulated one resumes
-            # from the last reading the journal holds.
-            last = self.transactions.history(limit=1, connector_id=c.id)
-            if last:
-                rec = last[0]
-                self.sim.connectors[c.id].energy_wh = float(
-                    rec.meter_stop_wh if rec.meter_stop_wh is not None else rec.last_meter_wh
-                )
-        hardware = [
-            (
-                ConnectorSpec(c.id, c.max_current_a, c.phases, c.fixed_cable),
-                ConnectorHardware(
-                    self.sim.connectors[c.id],
-                    self.sim.connectors[c.id].lock_hw,
-                    self.sim.connectors[c.id],
-                ),
-            )
-            for c in specs
-        ]
-        availability = {int(k): v for k, v in self.state.items("availability").items()}
-        auth_saved = self.state.items("authorization")
-        live_limits = self.state.get("installation", "station") or {}
+        self.csms_url = wiring_ocpp.backend_url(options.csms_url, file, self.state)
+        self.sim_car_defaults = file.hardware.sim_car
+        self.sim = wiring_station.sim_station(specs, self.transactions)
         self.station = Station(
             clock=self.clock,
             bus=self.bus,
             config=self.config,
-            connectors=hardware,
+            connectors=wiring_station.connector_hardware(specs, self.sim),
             journal=self.transactions,
             auth_sources=StoreAuthSources(self.auth_cache, self.local_list, self.whitelist),
-            settings=StationSettings(
-                auth_mode=AuthMode(auth_saved.get("mode", file.authorization.mode)),
-                backend_configured=bool(self.csms_url),
-                min_current_a=live_limits.get("min_current_a", file.installation.min_current_a),
-                installation_limit_a=live_limits.get(
-                    "installation_limit_a", file.installation.installation_limit_a
-                ),
-                operator_limit_a=live_limits.get(
-                    "operator_limit_a", file.installation.operator_limit_a
-                ),
-                tag_case=auth_saved.get("tag_case", "as_read"),
+            settings=wiring_station.station_settings(
+                file, self.state, backend_configured=bool(self.csms_url)
             ),
-            availability=availability,
+            availability={int(k): v for k, v in self.state.items("availability").items()},
             reservations=self.reservations.all(),  # expired ones end at the first tick
         )
-        self.energy = self._energy_manager(file, specs)
-        self.modbus = self._modbus_server()
-        self.dlm = self._dlm(file, specs)
+        # The energy adapters, each None unless station.toml switches it on.
+        self.energy: Any = wiring_energy.energy_manager(
+            file, specs, station=self.station, sim=self.sim, clock=self.clock, bus=self.bus
+        )
+        self.modbus: Any = wiring_energy.modbus_server(
+            file,
+            options.modbus_port,
+            station=self.station,
+            bus=self.bus,
+            energy=self.energy,
+            boot_fields=self.boot_fields,
+        )
+        self.dlm: Any = wiring_energy.dlm(
+            file, specs, station=self.station, state=self.state, with_modbus=self.modbus is not None
+        )
+        if self.modbus is not None:
+            self.modbus.dlm = self.dlm  # registers 600, 621, 1010, 1011
         self.dlm_discovery: Any = None  # [dlm] discovery = true: started in serve()
-        from chargebox.energy.inputs import EnergyInputs
-
-        # A DLM master takes the grid meter, load shedding and PV for its whole group.
-        group = self.dlm if file.dlm.role in ("master", "master_standalone") else None
-        self.energy_inputs = EnergyInputs.build(
+        self.energy_inputs = wiring_energy.energy_inputs(
             file,
             station=self.station,
             sim=self.sim,
-            clock=self.clock.time,
-            manager=self.energy or group,
+            clock=self.clock,
+            energy=self.energy,
+            dlm=self.dlm,
         )
-        self.bus.subscribe(AvailabilityChanged, self._availability_changed)
-        self.bus.subscribe(ReservationChanged, self._reservation_changed)
+        wiring_store.keep_state(self.bus, self.state, self.reservations)
         self.bus.subscribe(ResetRequested, self._reset_requested)
         self.ocpp: OcppClient | None = None
         self.firmware = FirmwareManagement(self.station, self.state, self.data_dir, self.identity)
@@ -215,9 +175,18 @@ class Runtime:
         self.frame_log: FrameLog | None = None
         if self.csms_url:
             self.ocpp = self._make_ocpp()
-        self.semp = self._semp_device()
-        self.ssdp: Any = None
-        self.api_token = self._api_token()
+        self.semp: Any = wiring_energy.semp_device(
+            file,
+            station=self.station,
+            sim=self.sim,
+            bus=self.bus,
+            energy=self.energy,
+            identity=self.identity,
+            boot_fields=self.boot_fields,
+            with_modbus=self.modbus is not None,
+        )
+        self.ssdp: Any = None  # [semp] announce = true: started in serve()
+        self.api_token = wiring_store.api_token(self.data_dir)
         self.restart_kind: str | None = None
         self._stop = asyncio.Event()
 
@@ -225,47 +194,27 @@ class Runtime:
 
     def boot_fields(self) -> dict[str, str]:
         """BootNotification identity: station.toml [ocpp.boot] < web overrides < firmware."""
-        fields = self.file.ocpp.boot.ocpp_fields()
-        for name, value in self.state.items("boot").items():
-            if value:
-                fields[name] = str(value)
-            else:
-                fields.pop(name, None)
-        version = installed_version(self.state)  # a firmware update wins over the file
-        if version:
-            fields["firmwareVersion"] = version
-        return fields
+        return wiring_ocpp.boot_fields(self.file, self.state)
 
     def _make_ocpp(self) -> OcppClient:
-        file = self.file
+        """A client for the current backend; every client of this process shares one log."""
         if self.frame_log is None:
             self.frame_log = FrameLog(self.data_dir)
-        return OcppClient(
+        return wiring_ocpp.ocpp_client(
+            self.file,
+            url=self.csms_url,
+            identity=self.identity,
+            boot=self.boot_fields(),
             station=self.station,
             bus=self.bus,
-            settings=OcppSettings(
-                url=self.csms_url,
-                identity=self.identity,
-                ca_file=file.ocpp.ca_file or None,
-                call_timeout_s=file.ocpp.call_timeout_s,
-                reconnect_min_s=file.ocpp.reconnect_min_s,
-                reconnect_max_s=file.ocpp.reconnect_max_s,
-                boot_retry_s=file.ocpp.boot_retry_s,
-                boot_fields=self.boot_fields(),
-            ),
+            config=self.config,
             queue=self.queue,
             transactions=self.transactions,
-            handlers=Handlers(
-                self.station,
-                clear_cache=self.auth_cache.clear,
-                groups=[
-                    self.firmware,
-                    self.smart,
-                    LocalListHandlers(self.config, self.local_list),
-                    ReservationHandlers(self.station),
-                ],
-            ),
-            frame_logger=self.frame_log,
+            auth_cache=self.auth_cache,
+            local_list=self.local_list,
+            firmware=self.firmware,
+            smart=self.smart,
+            frame_log=self.frame_log,
         )
 
     def apply_backend(self) -> bool:
@@ -277,11 +226,8 @@ class Runtime:
         its queued transaction messages must not be dropped silently; the command-line
         ``--csms-url`` / ``--id`` also win until the next start).
         """
-        stored_url = self.state.get("backend", "csms_url")
-        url = self.options.csms_url or (
-            stored_url if stored_url is not None else self.file.ocpp.csms_url
-        )
-        identity = self.options.identity or self.state.get("backend", "identity") or self.identity
+        url = wiring_ocpp.backend_url(self.options.csms_url, self.file, self.state)
+        identity = wiring_ocpp.backend_identity(self.options.identity, self.state, self.identity)
         if not url:
             return self.ocpp is None
         self.csms_url = url
@@ -306,207 +252,14 @@ class Runtime:
         self.station.settings = replace(self.station.settings, **changes)
         self.station.tick()
 
-    def _energy_manager(self, file: station_file.StationFile, specs: list[Any]) -> Any:
-        """The local energy manager, only with a [site] section (off by default).
-
-        A DLM master manages the site for its whole group instead (`_dlm`)."""
-        if file.site is None or not file.energy.enabled:
-            return None
-        if file.dlm.role in ("master", "master_standalone"):
-            return None
-        from chargebox.energy.manager import EnergyManager, build_site
-        from chargebox.energy.model import PhaseCurrents
-        from chargebox.energy.simgrid import SimGridMeter
-
-        site = build_site(file, specs)
-        meter = None
-        if file.energy.meter == "sim":
-            meter = SimGridMeter(
-                self.sim,
-                {c.id: c for c in site.connectors},
-                self.clock,
-                PhaseCurrents.from_tuple(file.energy.sim_house_load_a),
-            )
-        return EnergyManager(
-            self.station,
-            site,
-            clock=self.clock,
-            meter=meter,
-            safe_current_a=file.energy.safe_current_a,
-            bus=self.bus,
-        )
-
-    def _modbus_server(self) -> Any:
-        """The Modbus TCP register server for energy managers ([modbus] or --modbus-port)."""
-        m = self.file.modbus
-        base = self.options.modbus_port
-        if not m.enabled and base is None:
-            return None
-        from chargebox.modbus.server import EmsServer, ModbusSettings
-
-        base = m.base_port if base is None else base
-        if base + len(self.station.connectors) - 1 > 65535:
-            raise station_file.SettingsError(
-                "--modbus-port: the last connector's port would exceed 65535"
-            )
-        return EmsServer(
-            self.station,
-            ModbusSettings(
-                host=m.host,
-                base_port=base,
-                allow_start_stop=m.allow_start_stop,
-                allow_uid_transfer=m.allow_uid_transfer,
-                safe_current_a=m.safe_current_a,
-                timeout_s=m.timeout_s,
-            ),
-            bus=self.bus,
-            energy=self.energy,
-            model=lambda: self.boot_fields().get("chargePointModel", ""),
-            firmware=lambda: self.boot_fields().get("firmwareVersion") or __version__,
-        )
-
-    def _semp_device(self) -> Any:
-        """The SMA SEMP interface for the Sunny Home Manager ([semp] enabled)."""
-        cfg = self.file.semp
-        if not cfg.enabled:
-            return None
-        from chargebox.semp.server import SempDevice, SempSettings
-
-        if self.modbus is not None:
-            log.warning("semp and modbus both enabled: the last energy manager to write wins")
-
-        def remaining_wh(cid: int) -> float | None:
-            sim = self.sim.connectors.get(cid)
-            car = sim.car if sim is not None else None
-            if car is None:
-                return None
-            return car.capacity_kwh * 1000.0 * max(0.0, 100.0 - car.soc_percent) / 100.0
-
-        return SempDevice(
-            self.station,
-            SempSettings(
-                host=cfg.host,
-                port=cfg.port,
-                base_path=cfg.base_path,
-                device_id=cfg.device_id,
-                mode=cfg.mode,
-                fallback_current_a=cfg.fallback_current_a,
-                timeout_s=cfg.timeout_s,
-                max_energy_wh=round(cfg.max_energy_kwh * 1000),
-                planning_window_s=cfg.planning_window_s,
-                announce=cfg.announce,
-                announce_interface=cfg.announce_interface,
-                announce_interval_s=cfg.announce_interval_s,
-            ),
-            identity=self.identity,
-            bus=self.bus,
-            energy=self.energy,
-            vendor=lambda: self.boot_fields().get("chargePointVendor", ""),
-            serial=lambda: self.boot_fields().get("chargePointSerialNumber", ""),
-            remaining_wh=remaining_wh,
-        )
-
-    async def _start_semp(self) -> None:
-        """Serve SEMP; announce it by SSDP only when switched on ([semp] announce)."""
-        semp = self.semp
-        try:
-            port = await semp.start()
-        except OSError as exc:
-            raise station_file.SettingsError(
-                f"semp: cannot listen on {semp.settings.host} port {semp.settings.port}: {exc}"
-            ) from None
-        if semp.settings.announce:
-            from chargebox.semp.ssdp import SsdpAnnouncer
-
-            self.ssdp = SsdpAnnouncer(
-                interface=semp.settings.announce_interface,
-                location=f"http://{semp.settings.announce_interface}:{port}/description.xml",
-                udn=f"uuid:{semp.udn()}",
-                interval_s=semp.settings.announce_interval_s,
-            )
-            await self.ssdp.start()
-
-    def _dlm(self, file: station_file.StationFile, specs: list[Any]) -> Any:
-        """DLM between stations ([dlm] role); a slave needs the Modbus server."""
-        cfg = file.dlm
-        if cfg.role == "off":
-            return None
-        if cfg.role == "slave":
-            if self.modbus is None:
-                raise station_file.SettingsError(
-                    "dlm.role = slave needs the Modbus server ([modbus] enabled or --modbus-port)"
-                )
-            from chargebox.energy.dlm.slave import DlmSlave
-
-            dlm: Any = DlmSlave(self.station, cfg)
-        else:
-            from chargebox.energy.dlm.master import DlmMaster
-            from chargebox.energy.manager import build_site
-
-            site = None
-            if file.site is not None and file.energy.enabled:
-                site = build_site(file, specs)  # the group's grid connection and meter
-            dlm = DlmMaster(
-                self.station,
-                cfg,
-                internal=cfg.role == "master",
-                store=self.state,
-                min_current_a=self.station.settings.min_current_a,
-                site=site,
-            )
-        if self.modbus is not None:
-            self.modbus.dlm = dlm
-        return dlm
-
-    async def _start_dlm_discovery(self) -> None:
-        """DNS-SD on [dlm] discovery_interface only: a master adds the slaves it finds."""
-        from chargebox.energy.dlm.discovery import DiscoveryError, start_discovery
-
-        try:
-            self.dlm_discovery = await start_discovery(
-                self.file.dlm.role,
-                self.file.dlm,
-                dlm=self.dlm,
-                modbus_ports=self.modbus.ports if self.modbus is not None else {},
-                connectors=len(self.station.connectors),
-                phases=max(c.spec.phases for c in self.station.connectors.values()),
-                rotation=self.file.dlm.rotation,
-            )
-        except DiscoveryError as exc:
-            raise station_file.SettingsError(str(exc)) from None
-
     def dlm_status(self) -> dict[str, Any]:
         """The DLM snapshot, with what discovery announces and found ([dlm] discovery)."""
-        snap = dict(self.dlm.snapshot)
-        if self.dlm_discovery is not None:
-            snap["discovery"] = self.dlm_discovery.snapshot
-            if snap.get("role") == "slave" and not snap.get("master"):
-                masters = snap["discovery"]["masters"]
-                snap["master"] = masters[0]["host"] if masters else None
-        if snap.get("role") == "slave":
-            snap["mode"] = "discovery" if self.dlm_discovery is not None else "fixed"
-        return snap
+        return wiring_energy.dlm_status(self.dlm, self.dlm_discovery)
 
     def _config_changed(self, key: str, value: str) -> None:
         if key != "NumberOfConnectors":
-            self._persist_setting(key, value)
+            self._writer.write(key, value)
         self.bus.publish(ConfigurationChanged(self.clock.time(), key, value))
-
-    def _persist_setting(self, key: str, value: str) -> None:
-        """Written by one background thread, in order, so its fsync never stalls the loop.
-
-        The value is already in force in memory; the write follows within milliseconds.
-        """
-        self._writer.submit(self.settings_store.set, key, value)
-
-    def _availability_changed(self, event: AvailabilityChanged) -> None:
-        self.state.set("availability", str(event.connector_id), event.availability)
-
-    def _reservation_changed(self, event: ReservationChanged) -> None:
-        if event.active:
-            self.reservations.save(event.reservation)
-        else:
-            self.reservations.delete(event.reservation.reservation_id)
 
     def _reset_requested(self, event: ResetRequested) -> None:
         self.restart_kind = event.kind
@@ -514,30 +267,8 @@ class Runtime:
             lambda: asyncio.ensure_future(self._restart(event.kind))
         )
 
-    def _api_token(self) -> str:
-        """CHARGEBOX_API_TOKEN, or a token made at first start and kept in the data dir."""
-        env = os.environ.get("CHARGEBOX_API_TOKEN")
-        if env:
-            return env
-        path = self.data_dir / "api-token"
-        if path.exists():
-            return path.read_text().strip()
-        token = secrets.token_urlsafe(24)
-        path.write_text(token + "\n")
-        path.chmod(0o600)
-        return token
-
     def new_car(self, **overrides: float | None) -> SimCar:
-        car = self.sim_car_defaults
-        values = {
-            "capacity_kwh": car.capacity_kwh,
-            "soc_percent": car.soc_percent,
-            "max_current_a": car.max_current_a,
-            "phases": car.phases,
-            "response_delay_s": car.response_delay_s,
-        }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return SimCar(**values)  # type: ignore[arg-type]
+        return wiring_station.new_car(self.sim_car_defaults, **overrides)
 
     # ---------------------------------------------------------------- run
 
@@ -596,17 +327,14 @@ class Runtime:
             loop.add_signal_handler(sig, self.request_stop)
         self.station.boot()
         if self.modbus is not None:
-            try:
-                await self.modbus.start()
-            except (OSError, RuntimeError) as exc:  # pymodbus: RuntimeError when bind fails
-                raise station_file.SettingsError(
-                    f"modbus: cannot listen on {self.modbus.settings.host} port "
-                    f"{self.modbus.settings.base_port} and up: {exc}"
-                ) from None
+            await wiring_energy.start_modbus(self.modbus)
         if self.semp is not None:
-            await self._start_semp()
+            self.ssdp = await wiring_energy.start_semp(self.semp)
         if self.dlm is not None and self.file.dlm.discovery:
-            await self._start_dlm_discovery()  # after Modbus: a slave announces its port
+            # After Modbus: a slave announces its port.
+            self.dlm_discovery = await wiring_energy.start_dlm_discovery(
+                self.file, dlm=self.dlm, modbus=self.modbus, station=self.station
+            )
         app = create_app(self)
         web = install_ui(app, self)  # login, pages, live updates on top of the control API
         server = uvicorn.Server(
@@ -679,63 +407,6 @@ class Runtime:
             self.frame_log.close()
         self._writer.shutdown(wait=True)
         self.db.close()
-
-
-def apply_stored_overrides(
-    file: station_file.StationFile, state: StateStore
-) -> station_file.StationFile:
-    """station.toml plus the installation settings saved in the web interface.
-
-    ``state`` namespace ``installation``: ``connectors`` ({id: {max_current_a,
-    installation_limit_a, operator_limit_a, phases, rotation}}) and ``site`` (grid,
-    supply line, sub-distribution limits per phase). Applied at start; an override that
-    no longer validates against the file is ignored with a warning, never fatal.
-    """
-    connectors = state.get("installation", "connectors") or {}
-    site = state.get("installation", "site") or {}
-    if not connectors and not site:
-        return file
-    data = file.model_dump()
-    hardware = [c.model_dump() for c in file.connector_list()]
-    site_data: dict[str, Any] | None = data.get("site")
-    site_connectors: dict[int, dict[str, Any]] = {}
-    if site_data is not None:
-        site_connectors = {int(c["id"]): c for c in site_data.get("connectors", [])}
-    for cid_text, values in connectors.items():
-        cid = int(cid_text)
-        for c in hardware:
-            if c["id"] == cid and values.get("max_current_a") is not None:
-                c["max_current_a"] = values["max_current_a"]
-        wiring = {k: v for k, v in values.items() if k != "max_current_a" and v is not None}
-        if wiring:
-            site_connectors.setdefault(cid, {"id": cid}).update(wiring)
-    data["connectors"] = hardware
-    if site.get("grid_limit_a") is not None or site_data is not None:
-        site_data = dict(site_data or {})
-        for name in ("grid_limit_a", "subdistribution_limit_a", "operator_subdistribution_limit_a"):
-            if name in site:
-                site_data[name] = site[name]
-        groups = [g for g in site_data.get("groups", []) if g.get("name") != "supply_line"]
-        line = site.get("supply_line_limit_a")
-        if line is not None:
-            groups.append({"name": "supply_line", "limit_a": line})
-            for c in hardware:
-                site_connectors.setdefault(c["id"], {"id": c["id"]}).setdefault(
-                    "group", "supply_line"
-                )
-        else:
-            for c in site_connectors.values():
-                if c.get("group") == "supply_line":
-                    c["group"] = None
-        site_data["groups"] = groups
-        site_data["connectors"] = list(site_connectors.values())
-        if site_data.get("grid_limit_a") is not None:
-            data["site"] = site_data
-    try:
-        return station_file.StationFile.model_validate(data)
-    except Exception as exc:  # pydantic ValidationError: keep the file's settings
-        log.warning("ignoring the installation settings saved in the web interface: %s", exc)
-        return file
 
 
 def restart_process() -> None:

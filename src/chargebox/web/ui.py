@@ -168,7 +168,7 @@ class WebUI:
         from chargebox.web.admin_pages import install_admin_pages
 
         install_admin_pages(self, app)  # system, firmware, logs, history, users
-        from chargebox.web.settings_pages import install_settings_pages
+        from chargebox.web.settings import install_settings_pages
 
         install_settings_pages(self, app)  # backend, OCPP keys, authorization, whitelists, ...
         from chargebox.web.dlm_page import install_dlm_page
