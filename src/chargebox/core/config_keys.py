@@ -1,23 +1,35 @@
-"""OCPP 1.6 configuration keys: the registry (data/config_keys.toml) and runtime values.
+"""OCPP 1.6 configuration keys: the runtime values and the Get/ChangeConfiguration rules.
 
-The registry says what a key is (type, access, bounds, default); `Configuration` holds what it
-currently is and applies the ChangeConfiguration / GetConfiguration rules. Values are kept as
-the strings OCPP sends, normalised, so what GetConfiguration reports is what was validated.
+The registry (`config_registry`, from data/config_keys.toml) says what a key is (type,
+access, bounds, default); `Configuration` holds what it currently is and applies the
+ChangeConfiguration / GetConfiguration rules. Values are kept as the strings OCPP sends,
+normalised (`config_values`), so what GetConfiguration reports is what was validated.
 Key names are CiString50 in OCPP, so look-ups ignore case; replies use the registry spelling.
+
+This module is the public face: the key and registry names are re-exported from here.
 """
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
-from importlib import resources
-from types import MappingProxyType
 from typing import Any
 
+from chargebox.core.config_registry import PROFILES, load_registry, parse_registry
+from chargebox.core.config_values import (
+    VALUE_MAX_LENGTH,
+    Access,
+    ConfigKey,
+    ConfigValueError,
+    KeyType,
+    Lookup,
+    Qualifier,
+    normalize_value,
+)
+
 __all__ = [
+    "PROFILES",
     "VALUE_MAX_LENGTH",
     "Access",
     "ChangeStatus",
@@ -26,53 +38,11 @@ __all__ = [
     "Configuration",
     "KeyType",
     "KeyValue",
+    "Lookup",
+    "Qualifier",
     "load_registry",
     "parse_registry",
 ]
-
-#: ChangeConfiguration.req and GetConfiguration.conf carry values as CiString500Type.
-VALUE_MAX_LENGTH = 500
-
-#: Profiles a key may belong to: the six OCPP 1.6 feature profiles, the security
-#: whitepaper and vendor-specific keys from the manuals.
-PROFILES = frozenset(
-    {
-        "Core",
-        "FirmwareManagement",
-        "LocalAuthListManagement",
-        "Reservation",
-        "SmartCharging",
-        "RemoteTrigger",
-        "Security",
-        "Vendor",
-    }
-)
-
-_DATA_FILE = "config_keys.toml"
-
-
-class KeyType(StrEnum):
-    """Value types of OCPP 1.6 chapter 9 (CSL = comma-separated list)."""
-
-    BOOLEAN = "boolean"
-    INTEGER = "integer"
-    STRING = "string"
-    CSL = "CSL"
-
-
-class Access(StrEnum):
-    """Accessibility as in OCPP 1.6 chapter 9; W (write-only) comes from the security whitepaper."""
-
-    R = "R"
-    RW = "RW"
-    W = "W"
-
-
-class Qualifier(StrEnum):
-    """How a CSL member may be qualified beyond its `allowed` value."""
-
-    PHASE = "phase"  # <allowed>[.<phase>], e.g. Voltage.L1
-    CONNECTOR = "connector"  # <connectorId>.<allowed>, e.g. 1.RST
 
 
 class ChangeStatus(StrEnum):
@@ -82,46 +52,6 @@ class ChangeStatus(StrEnum):
     REJECTED = "Rejected"
     REBOOT_REQUIRED = "RebootRequired"
     NOT_SUPPORTED = "NotSupported"
-
-
-class ConfigValueError(ValueError):
-    """A value (or a registry entry) is invalid; the message names the key and the problem."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}")
-        self.key = key
-        self.problem = problem
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigKey:
-    """One registry entry: everything needed to validate and report a key."""
-
-    name: str
-    type: KeyType
-    default: str
-    access: Access
-    profile: str
-    unit: str | None = None
-    minimum: int | None = None
-    maximum: int | None = None
-    allowed: tuple[str, ...] | None = None
-    max_items_key: str | None = None
-    max_length: int | None = None
-    reboot_required: bool = False
-    secret: bool = False
-    required: bool = False
-    source: str = ""
-    description: str = ""
-    min_length: int | None = None
-    qualifier: Qualifier | None = None
-    only_increase: bool = False
-    phases: tuple[str, ...] = ()
-
-    @property
-    def readonly(self) -> bool:
-        """GetConfiguration's `readonly` flag."""
-        return self.access is Access.R
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,256 +68,6 @@ class KeyValue:
         if self.value is not None:
             out["value"] = self.value
         return out
-
-
-# --------------------------------------------------------------------------- validation
-
-Lookup = Callable[[str], str]
-"""Returns the current value of another key (for CSL lengths and connector ids)."""
-
-_TRUE_FALSE = {"true": "true", "false": "false"}
-
-
-def _normalize_integer(key: ConfigKey, value: str) -> str:
-    text = value.strip()
-    digits = text[1:] if text[:1] in "+-" else text
-    if not digits or not digits.isascii() or not digits.isdigit():
-        raise ConfigValueError(key.name, f"not an integer: {value!r}")
-    number = int(text)
-    if key.minimum is not None and number < key.minimum:
-        raise ConfigValueError(key.name, f"{number} is below the minimum {key.minimum}")
-    if key.maximum is not None and number > key.maximum:
-        raise ConfigValueError(key.name, f"{number} is above the maximum {key.maximum}")
-    canonical = str(number)
-    if key.allowed is not None and canonical not in key.allowed:
-        raise ConfigValueError(key.name, f"{canonical} is not one of {', '.join(key.allowed)}")
-    return canonical
-
-
-def _normalize_string(key: ConfigKey, value: str) -> str:
-    if key.min_length is not None and len(value) < key.min_length:
-        raise ConfigValueError(key.name, f"shorter than {key.min_length} characters")
-    if key.max_length is not None and len(value) > key.max_length:
-        raise ConfigValueError(key.name, f"longer than {key.max_length} characters")
-    if key.allowed is not None and value not in key.allowed:
-        raise ConfigValueError(key.name, f"{value!r} is not one of {', '.join(key.allowed)}")
-    return value
-
-
-def _check_member(key: ConfigKey, member: str, lookup: Lookup) -> str:
-    """Validate one CSL member; return what must be unique (the connector id for rotations)."""
-    allowed = key.allowed
-    if key.qualifier is Qualifier.CONNECTOR:
-        connector, dot, rest = member.partition(".")
-        if not dot or not connector.isascii() or not connector.isdigit():
-            raise ConfigValueError(key.name, f"{member!r} is not <connectorId>.<value>")
-        limit = int(lookup("NumberOfConnectors"))
-        if int(connector) > limit:
-            raise ConfigValueError(key.name, f"connector {int(connector)} does not exist")
-        if allowed is not None and rest not in allowed:
-            raise ConfigValueError(key.name, f"{rest!r} is not one of {', '.join(allowed)}")
-        return str(int(connector))
-    if allowed is None or member in allowed:
-        return member
-    if key.qualifier is Qualifier.PHASE:
-        base, dot, phase = member.rpartition(".")
-        if dot and base in allowed and phase in key.phases:
-            return member
-    raise ConfigValueError(key.name, f"{member!r} is not a permitted value")
-
-
-def _normalize_csl(key: ConfigKey, value: str, lookup: Lookup) -> str:
-    if not value.strip():
-        return ""
-    members = [member.strip() for member in value.split(",")]
-    if any(not member for member in members):
-        raise ConfigValueError(key.name, f"empty item in list {value!r}")
-    identities = [_check_member(key, member, lookup) for member in members]
-    if len(set(identities)) != len(identities):
-        raise ConfigValueError(key.name, f"duplicate item in list {value!r}")
-    if key.max_items_key is not None:
-        limit = int(lookup(key.max_items_key))
-        if len(members) > limit:
-            raise ConfigValueError(
-                key.name, f"{len(members)} items, more than {key.max_items_key}={limit}"
-            )
-    return ",".join(members)
-
-
-def _normalize(key: ConfigKey, value: str, lookup: Lookup) -> str:
-    """Validate `value` for `key` and return its canonical OCPP string."""
-    if not isinstance(value, str):
-        raise ConfigValueError(key.name, f"value must be a string, not {type(value).__name__}")
-    if len(value) > VALUE_MAX_LENGTH:
-        raise ConfigValueError(key.name, f"longer than {VALUE_MAX_LENGTH} characters")
-    if key.type is KeyType.BOOLEAN:
-        canonical = _TRUE_FALSE.get(value.strip().lower())
-        if canonical is None:
-            raise ConfigValueError(key.name, f"not a boolean (true/false): {value!r}")
-        return canonical
-    if key.type is KeyType.INTEGER:
-        return _normalize_integer(key, value)
-    if key.type is KeyType.CSL:
-        return _normalize_csl(key, value, lookup)
-    return _normalize_string(key, value)
-
-
-# ---------------------------------------------------------------------------- registry
-
-# TOML field -> (ConfigKey attribute, accepted Python type(s)).
-_FIELDS: dict[str, tuple[str, type | tuple[type, ...]]] = {
-    "type": ("type", str),
-    "default": ("default", str),
-    "access": ("access", str),
-    "profile": ("profile", str),
-    "unit": ("unit", str),
-    "min": ("minimum", int),
-    "max": ("maximum", int),
-    "allowed": ("allowed", list),
-    "qualifier": ("qualifier", str),
-    "max_items_key": ("max_items_key", str),
-    "min_length": ("min_length", int),
-    "max_length": ("max_length", int),
-    "only_increase": ("only_increase", bool),
-    "reboot_required": ("reboot_required", bool),
-    "secret": ("secret", bool),
-    "required": ("required", bool),
-    "source": ("source", str),
-    "description": ("description", str),
-}
-_MANDATORY = ("type", "default", "access", "profile", "source", "description")
-# Fields that only make sense for some types.
-_FIELD_TYPES: dict[str, frozenset[KeyType]] = {
-    "unit": frozenset({KeyType.INTEGER}),
-    "min": frozenset({KeyType.INTEGER}),
-    "max": frozenset({KeyType.INTEGER}),
-    "only_increase": frozenset({KeyType.INTEGER}),
-    "allowed": frozenset({KeyType.INTEGER, KeyType.STRING, KeyType.CSL}),
-    "qualifier": frozenset({KeyType.CSL}),
-    "max_items_key": frozenset({KeyType.CSL}),
-    "min_length": frozenset({KeyType.STRING}),
-    "max_length": frozenset({KeyType.STRING}),
-}
-
-
-def _enum(enum: type[StrEnum], name: str, field: str, raw: str) -> Any:
-    try:
-        return enum(raw)
-    except ValueError:
-        choices = ", ".join(member.value for member in enum)
-        raise ConfigValueError(name, f"{field} {raw!r} is not one of {choices}") from None
-
-
-def _parse_key(name: str, table: Any, phases: tuple[str, ...]) -> ConfigKey:
-    if not isinstance(table, Mapping):
-        raise ConfigValueError(name, "entry is not a table")
-    unknown = sorted(set(table) - set(_FIELDS))
-    if unknown:
-        raise ConfigValueError(name, f"unknown field(s) {', '.join(unknown)}")
-    missing = [field for field in _MANDATORY if field not in table]
-    if missing:
-        raise ConfigValueError(name, f"missing field(s) {', '.join(missing)}")
-    values: dict[str, Any] = {}
-    for field, raw in table.items():
-        attribute, expected = _FIELDS[field]
-        # bool is an int in Python; a flag must not pass as a bound and vice versa.
-        if not isinstance(raw, expected) or (expected is int and isinstance(raw, bool)):
-            raise ConfigValueError(name, f"field {field} has the wrong type: {raw!r}")
-        values[attribute] = raw
-    key_type: KeyType = _enum(KeyType, name, "type", values["type"])
-    for field in table:
-        types = _FIELD_TYPES.get(field)
-        if types is not None and key_type not in types:
-            raise ConfigValueError(name, f"field {field} does not apply to type {key_type}")
-    values["type"] = key_type
-    values["access"] = _enum(Access, name, "access", values["access"])
-    if values["profile"] not in PROFILES:
-        raise ConfigValueError(name, f"profile {values['profile']!r} is unknown")
-    if "allowed" in values:
-        allowed = values["allowed"]
-        if not allowed or not all(isinstance(item, str) and item for item in allowed):
-            raise ConfigValueError(name, "allowed must be a non-empty list of strings")
-        values["allowed"] = tuple(allowed)
-    if "qualifier" in values:
-        values["qualifier"] = _enum(Qualifier, name, "qualifier", values["qualifier"])
-        values["phases"] = phases
-    for low, high in (("minimum", "maximum"), ("min_length", "max_length")):
-        bounds = values.get(low), values.get(high)
-        if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
-            raise ConfigValueError(name, f"{low} {bounds[0]} exceeds {high} {bounds[1]}")
-    if values.get("secret") and values["access"] is not Access.W:
-        raise ConfigValueError(name, "a secret key must be write-only (access W)")
-    return ConfigKey(name=name, **values)
-
-
-def parse_registry(data: Mapping[str, Any]) -> dict[str, ConfigKey]:
-    """Build and validate a registry from the parsed TOML document.
-
-    Checks every entry (fields, types, cross-references) and that every default is a valid
-    value, so a bad table fails at start-up rather than at the first ChangeConfiguration.
-    """
-    unknown = sorted(set(data) - {"keys", "vocabulary"})
-    if unknown:
-        raise ValueError(f"config registry: unknown top-level table(s) {', '.join(unknown)}")
-    vocabulary = data.get("vocabulary", {})
-    raw_phases = vocabulary.get("phases", []) if isinstance(vocabulary, Mapping) else None
-    if not isinstance(raw_phases, list) or not all(isinstance(p, str) for p in raw_phases):
-        raise ValueError("config registry: vocabulary.phases must be a list of strings")
-    phases = tuple(raw_phases)
-    tables = data.get("keys")
-    if not isinstance(tables, Mapping) or not tables:
-        raise ValueError("config registry: no [keys.*] tables")
-
-    registry: dict[str, ConfigKey] = {}
-    folded: dict[str, str] = {}
-    for name, table in tables.items():
-        twin = folded.get(name.casefold())
-        if twin is not None:
-            raise ConfigValueError(name, f"duplicates {twin} (key names ignore case)")
-        folded[name.casefold()] = name
-        registry[name] = _parse_key(name, table, phases)
-
-    for key in registry.values():
-        _check_references(key, registry)
-
-    def default_of(other: str) -> str:
-        return registry[other].default
-
-    for key in registry.values():
-        if key.type is KeyType.STRING and key.default == "":
-            continue  # an empty string default means "not set" (e.g. AuthorizationKey)
-        try:
-            canonical = _normalize(key, key.default, default_of)
-        except ConfigValueError as exc:
-            raise ConfigValueError(key.name, f"invalid default: {exc.problem}") from None
-        if canonical != key.default:
-            raise ConfigValueError(key.name, f"default {key.default!r} is not canonical")
-    return registry
-
-
-def _check_references(key: ConfigKey, registry: Mapping[str, ConfigKey]) -> None:
-    """Cross-entry rules: what a CSL key refers to must exist and be an integer key."""
-    referenced = [key.max_items_key] if key.max_items_key else []
-    if key.qualifier is Qualifier.CONNECTOR:
-        referenced.append("NumberOfConnectors")
-    if key.qualifier is Qualifier.PHASE and not key.phases:
-        raise ConfigValueError(key.name, "qualifier phase needs vocabulary.phases")
-    if key.qualifier is not None and key.allowed is None:
-        raise ConfigValueError(key.name, "a qualifier needs an allowed list")
-    for other in referenced:
-        target = registry.get(other)
-        if target is None or target.type is not KeyType.INTEGER:
-            raise ConfigValueError(key.name, f"refers to {other!r}, which is not an integer key")
-
-
-@cache
-def load_registry() -> Mapping[str, ConfigKey]:
-    """The packaged registry, parsed and validated once; read-only, in file order."""
-    text = resources.files("chargebox.core").joinpath("data", _DATA_FILE).read_text("utf-8")
-    return MappingProxyType(parse_registry(tomllib.loads(text)))
-
-
-# ------------------------------------------------------------------------ runtime values
 
 
 class Configuration:
@@ -502,7 +182,7 @@ class Configuration:
 
         Raises KeyError for an unknown key and ConfigValueError for a bad value.
         """
-        return _normalize(self.key(name), value, self.get)
+        return normalize_value(self.key(name), value, self.get)
 
     def change(self, name: str, value: str) -> ChangeStatus:
         """Apply a ChangeConfiguration.req and return its status (never raises on bad input)."""

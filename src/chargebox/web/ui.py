@@ -1,19 +1,21 @@
 """The web interface: server-rendered pages (Jinja2 + htmx) on top of the control API.
 
-``install_ui(app, runtime)`` adds to the control API's FastAPI app: login, logout and the
-first-start setup page, the language switch, the dashboard, the simulator panel, the audit
-log, placeholders for the pages still to come, the live feed (``/events``) and the static
-files. Pages read the station through the same functions the API serves
-(``station_status``) and change it only by calling the control API from the browser (htmx,
-session cookie + CSRF header), so the UI is a client of the API.
+``install_ui(app, runtime)`` adds to the control API's FastAPI app: login, logout, the
+first-start setup page and the language switch (`login`), the dashboard and the simulator
+panel (`dashboard`), the admin pages (`admin/`), the settings pages (`settings/`), load
+management (`dlm_page`), placeholders for the pages still to come, the live feed
+(``/events``) and the static files. Pages read the station through the same functions the
+API serves (``station_status``) and change it only by calling the control API from the
+browser (htmx, session cookie + CSRF header), so the UI is a client of the API.
 
-Adding a page: write its route with ``Depends(ui.auth.require(role))`` and render through
-``ui.render``; mark its entry in ``PAGES`` ``ready=True`` so the placeholder goes away.
+Adding a page: add its `Route` rows (`routes.add_routes`: the role, and CSRF on POST, are
+checked before the handler) and render through ``ui.render``; mark its entry in ``PAGES``
+``ready=True`` so the placeholder goes away.
 """
 
 from __future__ import annotations
 
-import json
+import hmac
 import socket
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -30,20 +32,18 @@ from chargebox import __version__
 from chargebox.store.users import SessionRecord
 from chargebox.web.api import station_status
 from chargebox.web.auth import (
-    CSRF_FIELD,
-    MIN_PASSWORD_LENGTH,
-    PRELOGIN_COOKIE,
     SAFE_METHODS,
     SESSION_COOKIE,
-    USERNAME,
     LoginRequired,
     PageError,
     WebAuth,
-    client_of,
     has_role,
 )
+from chargebox.web.dashboard import Dashboard
 from chargebox.web.events import LiveHub, events_router
 from chargebox.web.i18n import LANG_COOKIE, Catalogues, catalogues
+from chargebox.web.login import install_login_pages
+from chargebox.web.routes import Handler, Route, add_routes
 
 if TYPE_CHECKING:
     from chargebox.app import Runtime
@@ -88,62 +88,6 @@ PAGES: list[Page] = [
 ]
 
 
-def safe_next(value: str | None) -> str:
-    """Only a local path may be the target after login (no open redirect)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/"
-    return value
-
-
-# ------------------------------------------------------------------ formatting
-
-
-def script_json(value: Any) -> str:
-    """JSON to embed in <script type="application/json">: no "</" can end the element."""
-    return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
-
-
-def fmt_kw(watts: float | None) -> str:
-    return "–" if watts is None else f"{watts / 1000:.2f} kW"
-
-
-def fmt_kwh(wh: float | None) -> str:
-    return "–" if wh is None else f"{wh / 1000:.2f} kWh"
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    s = max(0, int(seconds))
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
-
-
-def connector_view(c: dict[str, Any], t: Callable[[str], str]) -> dict[str, str]:
-    """What a connector card shows; static/app.js formats the live updates the same way."""
-
-    def tr(prefix: str, value: Any) -> str:
-        if value is None:
-            return "–"
-        key = f"{prefix}.{value}"
-        text = t(key)
-        return str(value) if text == key else text
-
-    car = c.get("car")
-    return {
-        "status": tr("status", c["status"]),
-        "error_code": "" if c["error_code"] == "NoError" else c["error_code"],
-        "pilot": tr("pilot", c["pilot"]),
-        "soc": "–" if not car else f"{car['soc_percent']:.0f} %",
-        "current_limit_a": f"{c['current_limit_a']:.1f} A",
-        "limiting_source": tr("source", c["limiting_source"]),
-        "power_w": fmt_kw(c["power_w"]),
-        "energy_wh": fmt_kwh(c["energy_wh"]) if c["transaction_id"] or c["local_transaction_id"]
-        else "–",
-        "duration": fmt_duration(c.get("session_duration_s")),
-        "id_tag": c["id_tag"] or "–",
-    }  # fmt: skip
-
-
 # ------------------------------------------------------------------------ the UI
 
 
@@ -164,10 +108,11 @@ class WebUI:
         app.add_exception_handler(PageError, self._page_error)  # type: ignore[arg-type]
         app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
         app.include_router(events_router(self.hub, self._events_auth, self._events_valid))
-        self._routes(app)
-        from chargebox.web.admin_pages import install_admin_pages
+        install_login_pages(self, app)  # login, logout, setup, language
+        add_routes(self, app, Dashboard(self).routes() + self._placeholders())
+        from chargebox.web.admin import install_admin_pages
 
-        install_admin_pages(self, app)  # system, firmware, logs, history, users
+        install_admin_pages(self, app)  # system, firmware, logs, history, users, audit log
         from chargebox.web.settings import install_settings_pages
 
         install_settings_pages(self, app)  # backend, OCPP keys, authorization, whitelists, ...
@@ -213,6 +158,11 @@ class WebUI:
             request.cookies.get(LANG_COOKIE), request.headers.get("accept-language")
         )
 
+    def translator(self, request: Request) -> Callable[..., str]:
+        """The catalogue lookup (key, values) in the language of the request's page."""
+        lang = self.lang(request)
+        return lambda key, **values: self.i18n.get(lang, key, **values)
+
     def render(
         self,
         request: Request,
@@ -256,17 +206,6 @@ class WebUI:
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    def _cookie(self, response: Response, name: str, value: str, **extra: Any) -> None:
-        response.set_cookie(
-            name,
-            value,
-            httponly=True,
-            samesite="strict",
-            secure=self.https,
-            path="/",
-            **extra,
-        )
-
     @property
     def sim_enabled(self) -> bool:
         return self.runtime.file.hardware.driver == "sim"
@@ -288,8 +227,6 @@ class WebUI:
     async def _events_auth(self, request: Request) -> None:
         bearer = request.headers.get("authorization", "")
         if bearer.lower().startswith("bearer "):
-            import hmac
-
             if hmac.compare_digest(bearer[7:].strip().encode(), self.runtime.api_token.encode()):
                 return
             raise PageError(401, "error.not_logged_in")
@@ -302,214 +239,16 @@ class WebUI:
 
     # ----------------------------------------------------------------- routes
 
-    def _routes(self, app: FastAPI) -> None:
-        auth = self.auth
-        # Plain defaults, not Annotated aliases: with postponed annotations FastAPI resolves
-        # a parameter's annotation in the module's globals, where a local alias is unknown.
-        operator = Depends(auth.require("operator"))
-        admin = Depends(auth.require("admin"))
+    def _placeholders(self) -> list[Route]:
+        """A "coming" page for each entry of `PAGES` not built yet."""
 
-        def prelogin(response: Response, token: str) -> None:
-            self._cookie(response, PRELOGIN_COOKIE, token)
+        def coming(page: Page) -> Handler:
+            async def handler(request: Request, session: SessionRecord) -> Response:
+                return self.render(request, "coming.html", session, page=page)
 
-        def prelogin_ok(request: Request, form_token: Any) -> bool:
-            import hmac
+            return handler
 
-            cookie = request.cookies.get(PRELOGIN_COOKIE)
-            return (
-                isinstance(form_token, str)
-                and cookie is not None
-                and hmac.compare_digest(cookie.encode(), form_token.encode())
-            )
-
-        def login_page(
-            request: Request, status_code: int = 200, error: str | None = None, **values: Any
-        ) -> HTMLResponse:
-            import secrets
-
-            token = secrets.token_urlsafe(24)
-            response = self.render(
-                request,
-                "login.html",
-                None,
-                status_code,
-                error=error,
-                pre=token,
-                next=safe_next(request.query_params.get("next") or values.pop("next", None)),
-                setup_pending=auth.setup_token is not None,
-                **values,
-            )
-            prelogin(response, token)
-            return response
-
-        @app.get("/login", include_in_schema=False, response_model=None)
-        async def login_form(request: Request) -> Response:
-            if auth.session(request) is not None:
-                return RedirectResponse(safe_next(request.query_params.get("next")), 303)
-            return login_page(request)
-
-        @app.post("/login", include_in_schema=False)
-        async def login(request: Request) -> Response:
-            form = await request.form()
-            username = str(form.get("username") or "")
-            target = safe_next(str(form.get("next") or ""))
-            if not prelogin_ok(request, form.get(CSRF_FIELD)):
-                return login_page(request, 403, "auth.form_expired", username=username, next=target)
-            result = await auth.login(username, str(form.get("password") or ""), client_of(request))
-            if result.error == "locked":
-                seconds = max(1, round(result.locked_for_s))
-                return login_page(
-                    request, 429, "auth.locked", seconds=seconds, username=username, next=target
-                )
-            if result.session_token is None:
-                return login_page(request, 401, "auth.wrong", username=username, next=target)
-            response = RedirectResponse(target, status_code=303)
-            self._cookie(response, SESSION_COOKIE, result.session_token)
-            response.delete_cookie(PRELOGIN_COOKIE, path="/")
-            return response
-
-        @app.post("/logout", include_in_schema=False)
-        async def logout(request: Request, session: SessionRecord = operator) -> Response:
-            auth.logout(request)
-            response = RedirectResponse("/login", status_code=303)
-            response.delete_cookie(SESSION_COOKIE, path="/")
-            return response
-
-        def setup_page(request: Request, status_code: int = 200, **values: Any) -> HTMLResponse:
-            import secrets
-
-            token = secrets.token_urlsafe(24)
-            response = self.render(
-                request,
-                "setup.html",
-                None,
-                status_code,
-                pre=token,
-                min_length=MIN_PASSWORD_LENGTH,
-                **values,
-            )
-            prelogin(response, token)
-            return response
-
-        @app.get("/setup", include_in_schema=False)
-        async def setup_form(request: Request) -> HTMLResponse:
-            token = request.query_params.get("token")
-            if not auth.setup_token_valid(token):
-                return self.render(request, "setup_invalid.html", None, 404)
-            return setup_page(request, token=token, username="admin", errors={})
-
-        @app.post("/setup", include_in_schema=False)
-        async def setup(request: Request) -> Response:
-            form = await request.form()
-            token = str(form.get("token") or "")
-            if not auth.setup_token_valid(token):
-                return self.render(request, "setup_invalid.html", None, 404)
-            username = str(form.get("username") or "").strip()
-            password = str(form.get("password") or "")
-            errors: dict[str, str] = {}
-            if not prelogin_ok(request, form.get(CSRF_FIELD)):
-                errors["form"] = "auth.form_expired"
-            if not USERNAME.match(username):
-                errors["username"] = "auth.username_invalid"
-            problem = auth.password_problem(password, str(form.get("confirm") or ""))
-            if problem == "auth.password_mismatch":
-                errors["confirm"] = problem
-            elif problem:
-                errors["password"] = problem
-            if errors:
-                return setup_page(request, 400, token=token, username=username, errors=errors)
-            user = await auth.complete_setup(username, password, client_of(request))
-            response = RedirectResponse("/", status_code=303)
-            self._cookie(response, SESSION_COOKIE, auth.start_session(user, client_of(request)))
-            response.delete_cookie(PRELOGIN_COOKIE, path="/")
-            return response
-
-        @app.get("/lang/{code}", include_in_schema=False)
-        async def set_language(code: str, request: Request) -> Response:
-            response = RedirectResponse(safe_next(request.query_params.get("next")), 303)
-            if code in self.i18n.languages:
-                response.set_cookie(
-                    LANG_COOKIE, code, max_age=365 * 86400, samesite="lax", path="/"
-                )
-            return response
-
-        @app.get("/", include_in_schema=False)
-        async def dashboard(request: Request, session: SessionRecord = operator) -> HTMLResponse:
-            lang = self.lang(request)
-            status = station_status(self.runtime)
-
-            def t(key: str) -> str:
-                return self.i18n.get(lang, key)
-
-            return self.render(
-                request,
-                "dashboard.html",
-                session,
-                status=status,
-                views={c["id"]: connector_view(c, t) for c in status["connectors"]},
-                history=script_json(self.hub.history_points()),
-                js_text=script_json(self._js_text(lang)),
-            )
-
-        @app.get("/sim", include_in_schema=False)
-        async def simulator(request: Request, session: SessionRecord = operator) -> HTMLResponse:
-            if not self.sim_enabled:
-                raise PageError(404, "sim.not_available")
-            lang = self.lang(request)
-            status = station_status(self.runtime)
-
-            def t(key: str) -> str:
-                return self.i18n.get(lang, key)
-
-            catalogue = self.runtime.station.catalogue
-            car = self.runtime.sim_car_defaults
-            return self.render(
-                request,
-                "sim.html",
-                session,
-                status=status,
-                views={c["id"]: connector_view(c, t) for c in status["connectors"]},
-                connector_codes=sorted(
-                    code for code, e in catalogue.items() if e.scope.value != "station"
-                ),
-                station_codes=sorted(
-                    code for code, e in catalogue.items() if e.scope.value != "connector"
-                ),
-                car=car,
-                js_text=script_json(self._js_text(lang)),
-            )
-
-        @app.get("/audit", include_in_schema=False)
-        async def audit_log(request: Request, session: SessionRecord = admin) -> HTMLResponse:
-            return self.render(request, "audit.html", session, entries=auth.audit.recent(200))
-
-        for page in PAGES:
-            if not page.ready:
-                app.add_api_route(
-                    page.path,
-                    self._placeholder(page),
-                    methods=["GET"],
-                    include_in_schema=False,
-                )
-
-    def _placeholder(self, page: Page) -> Callable[..., Awaitable[HTMLResponse]]:
-        requirement = Depends(self.auth.require(page.role))
-
-        async def coming(request: Request, session: SessionRecord = requirement) -> HTMLResponse:
-            return self.render(request, "coming.html", session, page=page)
-
-        return coming
-
-    def _js_text(self, lang: str) -> dict[str, Any]:
-        return {
-            "status": self.i18n.prefix(lang, "status"),
-            "pilot": self.i18n.prefix(lang, "pilot"),
-            "source": self.i18n.prefix(lang, "source"),
-            "registration": self.i18n.prefix(lang, "registration"),
-            "dash": self.i18n.prefix(lang, "dash"),
-            "sim": self.i18n.prefix(lang, "sim"),
-            "energy_panel": self.i18n.prefix(lang, "energy_panel"),
-        }
+        return [Route("GET", p.path, p.role, coming(p)) for p in PAGES if not p.ready]
 
 
 class ApiAuditMiddleware:

@@ -13,16 +13,16 @@ page's values live); the whitelists page and the few other routes are the rows o
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from chargebox.store.users import SessionRecord
 from chargebox.web.api import station_status
 from chargebox.web.auth import audit_change
+from chargebox.web.routes import Route, add_routes
 from chargebox.web.settings.authorization import AuthorizationForm
 from chargebox.web.settings.backend import BackendForm
 from chargebox.web.settings.clock import ClockForm
@@ -36,8 +36,6 @@ if TYPE_CHECKING:
     from chargebox.web.ui import WebUI
 
 __all__ = ["FORMS", "install_settings_pages"]
-
-Handler = Callable[[Request, SessionRecord], Awaitable[Response]]
 
 
 @dataclass(frozen=True)
@@ -58,13 +56,6 @@ FORMS: tuple[FormPage, ...] = (
     FormPage("/settings/network", "network.title", NetworkForm),
     FormPage("/settings/time", "datetime.title", ClockForm),
 )
-
-
-class Route(NamedTuple):
-    method: str
-    path: str
-    role: str  # the lowest role that may use it
-    handler: Handler
 
 
 def _form_routes(ui: WebUI, page: FormPage) -> list[Route]:
@@ -121,25 +112,7 @@ def _routes(ui: WebUI) -> list[Route]:
     ]
 
 
-def _endpoint(handler: Handler, guard: Any) -> Callable[..., Awaitable[Response]]:
-    """A FastAPI endpoint: the role (and, on POST, CSRF) checked by `guard` first."""
-
-    async def endpoint(request: Request, session: SessionRecord = guard) -> Response:
-        return await handler(request, session)
-
-    return endpoint
-
-
 def install_settings_pages(ui: WebUI, app: FastAPI) -> None:
     """Add every settings route to `app`, each behind its role."""
     routes = [route for page in FORMS for route in _form_routes(ui, page)] + _routes(ui)
-    guards = {role: Depends(ui.auth.require(role)) for role in {r.role for r in routes}}
-    for method, path, role, handler in routes:
-        app.add_api_route(
-            path,
-            _endpoint(handler, guards[role]),
-            methods=[method],
-            name=f"{method.lower()} {path}",
-            include_in_schema=False,
-            response_model=None,
-        )
+    add_routes(ui, app, routes)

@@ -154,8 +154,7 @@ class ValueForm(SettingsForm):
 
 def translator(ui: WebUI, request: Request) -> Translator:
     """The catalogue lookup in the language the request's page is shown in."""
-    lang = ui.lang(request)
-    return lambda key, **values: ui.i18n.get(lang, key, **values)
+    return ui.translator(request)
 
 
 async def read_form(request: Request) -> dict[str, str]:

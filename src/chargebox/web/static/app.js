@@ -74,7 +74,7 @@
     var m = Math.floor(s / 60) % 60, sec = s % 60;
     return Math.floor(s / 3600) + ":" + (m < 10 ? "0" : "") + m + ":" + (sec < 10 ? "0" : "") + sec;
   }
-  // The same fields as connector_view() in web/ui.py.
+  // The same fields as connector_view() in web/dashboard.py.
   function view(c) {
     var inTx = c.transaction_id !== null || c.local_transaction_id !== null;
     return {
