@@ -127,25 +127,24 @@ def test_reserved_id_elsewhere_starts_without_the_reservation() -> None:
     assert rig.status(1) is S.RESERVED  # the reservation still holds connector 1
 
 
-def test_parent_id_tag_learned_from_authorize_matches() -> None:
+def other_card_at_reserved_connector(tag: str, parent: str) -> Rig:
+    """Connector 1 reserved for CARD (reservation 3, parentIdTag FLEET), the car plugged in;
+    `tag` is presented and the central system accepts it with parentIdTag `parent`."""
     rig = online()
     reserve(rig, 1, tag="CARD", rid=3, parent="FLEET")
     rig.plug(1)
-    rig.station.present_token("COLLEAGUE", 1)
-    rig.station.authorization_result(
-        "COLLEAGUE", IdTagInfo(AuthorizationStatus.ACCEPTED, None, "FLEET")
-    )
+    rig.station.present_token(tag, 1)
+    rig.station.authorization_result(tag, IdTagInfo(AuthorizationStatus.ACCEPTED, None, parent))
+    return rig
+
+
+def test_parent_id_tag_learned_from_authorize_matches() -> None:
+    rig = other_card_at_reserved_connector("COLLEAGUE", "FLEET")
     assert rig.tx().id_tag == "COLLEAGUE" and rig.tx().reservation_id == 3
 
 
 def test_other_parent_id_tag_is_refused() -> None:
-    rig = online()
-    reserve(rig, 1, tag="CARD", rid=3, parent="FLEET")
-    rig.plug(1)
-    rig.station.present_token("STRANGER", 1)
-    rig.station.authorization_result(
-        "STRANGER", IdTagInfo(AuthorizationStatus.ACCEPTED, None, "OTHER_FLEET")
-    )
+    rig = other_card_at_reserved_connector("STRANGER", "OTHER_FLEET")
     assert rig.tx() is None
     assert rig.station.reservations.get(3) is not None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.conftest import StationFactory
+from tests.csms import StationProcess
 
 SITE = """
 [installation]
@@ -25,11 +26,16 @@ safe_current_a = 6
 """
 
 
-async def test_three_cars_never_exceed_32_a_per_phase(station_factory: StationFactory) -> None:
-    station = await station_factory(connectors=3, extra_toml=SITE, csms_url=None)
+async def plug_three_cars(station: StationProcess) -> None:
+    """Three-phase cars on connectors 1 and 2, a one-phase car on 3; each takes up to 32 A."""
     await station.plug(1, phases=3, max_current_a=32)
     await station.plug(2, phases=3, max_current_a=32)
     await station.plug(3, phases=1, max_current_a=32)
+
+
+async def test_three_cars_never_exceed_32_a_per_phase(station_factory: StationFactory) -> None:
+    station = await station_factory(connectors=3, extra_toml=SITE, csms_url=None)
+    await plug_three_cars(station)
     worst = [0.0, 0.0, 0.0]
     status: dict = {}
     for _ in range(40):
@@ -77,9 +83,7 @@ simulate = true
 profile = "constant:7,9,5"
 """
     station = await station_factory(connectors=3, extra_toml=toml, csms_url=None)
-    await station.plug(1, phases=3, max_current_a=32)
-    await station.plug(2, phases=3, max_current_a=32)
-    await station.plug(3, phases=1, max_current_a=32)
+    await plug_three_cars(station)
     worst = [0.0, 0.0, 0.0]
     status: dict = {}
     for _ in range(30):

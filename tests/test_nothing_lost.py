@@ -15,7 +15,7 @@ from typing import Any
 from ocpp.exceptions import InternalError
 
 from tests.conftest import StationFactory
-from tests.csms import TestCSMS, energy, go_offline, queued, ts
+from tests.csms import Frame, StationProcess, TestCSMS, energy, go_offline, queued, ts
 
 TX_ACTIONS = ("StartTransaction", "MeterValues", "StopTransaction")
 
@@ -33,6 +33,42 @@ async def wait_until(predicate: Any, timeout: float, what: str) -> None:
     while not await predicate():
         assert time.monotonic() < deadline, what
         await asyncio.sleep(0.05)
+
+
+async def wait_transaction_id(
+    station: StationProcess, connector_id: int, transaction_id: int, what: str
+) -> None:
+    async def has_id() -> bool:
+        return (await station.status(connector_id))["transaction_id"] == transaction_id
+
+    await wait_until(has_id, 5, what)
+
+
+async def start_unanswered(station: StationProcess, csms: TestCSMS) -> tuple[int, Frame]:
+    """TAG1 starts on connector 1; the central system does not answer the StartTransaction.
+
+    Returns the frame index before the session and the (first) StartTransaction frame.
+    """
+    csms.no_answer = {"StartTransaction"}
+    start = len(csms.frames)
+    await station.plug(1)
+    await station.present("TAG1", 1)
+    await csms.wait_for("StartTransaction", after=start)
+    frame = next(
+        f for f in csms.frames[start:] if f.direction == "in" and f.action == "StartTransaction"
+    )
+    return start, frame
+
+
+async def answer_late(csms: TestCSMS, unique_id: str, transaction_id: int) -> float:
+    """Answer the StartTransaction `unique_id` now; returns when (time.monotonic())."""
+    assert csms._ws is not None
+    await csms._ws.send(
+        json.dumps(
+            [3, unique_id, {"transactionId": transaction_id, "idTagInfo": {"status": "Accepted"}}]
+        )
+    )
+    return time.monotonic()
 
 
 async def test_kill_9_while_offline_loses_nothing(
@@ -106,11 +142,8 @@ async def test_start_transaction_retried_after_timeout_gets_its_id(
             "TransactionMessageRetryInterval": "1",
         }
     )
-    csms.no_answer = {"StartTransaction"}
-    start = len(csms.frames)
-    await station.plug(1)
-    await station.present("TAG1", 1)
-    first = await csms.wait_for("StartTransaction", after=start)
+    start, first_frame = await start_unanswered(station, csms)
+    first = first_frame.payload
     await asyncio.sleep(3.3)  # the call timeout is 3 s
     csms.no_answer = set()
     await csms.wait_for("MeterValues", {"transactionId": 1001}, after=start, timeout=10)
@@ -136,28 +169,12 @@ async def test_late_start_transaction_answer_names_the_transaction(
             "TransactionMessageRetryInterval": "20",
         }
     )
-    csms.no_answer = {"StartTransaction"}
-    start = len(csms.frames)
-    await station.plug(1)
-    await station.present("TAG1", 1)
-    await csms.wait_for("StartTransaction", after=start)
-    unique_id = next(
-        f.data[1]
-        for f in csms.frames[start:]
-        if f.direction == "in" and f.action == "StartTransaction"
-    )
+    start, first = await start_unanswered(station, csms)
+    unique_id = first.data[1]
     await asyncio.sleep(3.5)  # the charge point has given up waiting (call timeout 3 s)
-    assert csms._ws is not None
-    await csms._ws.send(
-        json.dumps([3, unique_id, {"transactionId": 4242, "idTagInfo": {"status": "Accepted"}}])
-    )
-    answered = time.monotonic()
+    answered = await answer_late(csms, unique_id, 4242)
     csms.no_answer = set()
-
-    async def has_id() -> bool:
-        return (await station.status(1))["transaction_id"] == 4242
-
-    await wait_until(has_id, 5, "the late answer was not applied")
+    await wait_transaction_id(station, 1, 4242, "the late answer was not applied")
     mv = await csms.wait_for("MeterValues", {"transactionId": 4242}, after=start, timeout=20)
     delay = time.monotonic() - answered
     assert delay < 3.0, (
@@ -226,10 +243,7 @@ async def test_stop_transaction_callerror_retried_then_dropped(
     tx = await csms.wait_for("StartTransaction", {"connectorId": 2}, after=later)
     assert tx["idTag"] == "TAG2"
 
-    async def has_id() -> bool:
-        return (await station.status(2))["transaction_id"] == 1002
-
-    await wait_until(has_id, 5, "the second transaction got no id")
+    await wait_transaction_id(station, 2, 1002, "the second transaction got no id")
     await station.present("TAG2", 2)
     stop = await csms.wait_for("StopTransaction", {"transactionId": 1002}, after=later)
     assert stop["reason"] == "Local"
@@ -245,16 +259,8 @@ async def test_late_start_answer_releases_the_queue_at_once(
             "TransactionMessageRetryInterval": "20",
         }
     )
-    csms.no_answer = {"StartTransaction"}
-    start = len(csms.frames)
-    await station.plug(1)
-    await station.present("TAG1", 1)
-    await csms.wait_for("StartTransaction", after=start)
-    unique_id = next(
-        f.data[1]
-        for f in csms.frames[start:]
-        if f.direction == "in" and f.action == "StartTransaction"
-    )
+    start, first = await start_unanswered(station, csms)
+    unique_id = first.data[1]
     await asyncio.sleep(1.0)
     await station.present("TAG1", 1)  # stopped before the central system answered
     await asyncio.sleep(3.0)  # the charge point has given up waiting (call timeout 3 s)
@@ -263,11 +269,7 @@ async def test_late_start_answer_releases_the_queue_at_once(
         "StatusNotification", {"connectorId": 1, "status": "Available"}, after=start
     )
     await asyncio.sleep(0.5)
-    assert csms._ws is not None
-    await csms._ws.send(
-        json.dumps([3, unique_id, {"transactionId": 4343, "idTagInfo": {"status": "Accepted"}}])
-    )
-    answered = time.monotonic()
+    answered = await answer_late(csms, unique_id, 4343)
     stop = await csms.wait_for("StopTransaction", after=start, timeout=25)
     delay = time.monotonic() - answered
     assert stop["transactionId"] == 4343 and stop["reason"] == "Local"

@@ -18,15 +18,19 @@ from chargebox.app import Runtime
 from chargebox.ocpp16.firmware import installed_version, update_history
 from chargebox.store.whitelist import WhitelistEntry
 from chargebox.web.ui import PAGES, WebUI
-from tests.webutil import ADMIN_PASSWORD, hidden, login, make_web, session_csrf, setup_admin
+from tests.webutil import (
+    ADMIN_PASSWORD,
+    hidden,
+    login,
+    make_admin_web,
+    session_csrf,
+)
 
 PASSWORD = "another good password"
 
 
 def admin_web(tmp_path: Path) -> tuple[Runtime, WebUI, TestClient, str]:
-    runtime, ui, client = make_web(tmp_path)
-    assert ui.auth.setup_token is not None
-    setup_admin(client, ui.auth.setup_token)
+    runtime, ui, client = make_admin_web(tmp_path)
     return runtime, ui, client, session_csrf(client.get("/").text)
 
 

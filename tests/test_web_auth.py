@@ -9,7 +9,7 @@ import pytest
 
 from chargebox.store.users import AuditEntry
 from chargebox.web.auth import has_role
-from tests.webutil import ADMIN_PASSWORD, login, make_web, session_csrf, setup_admin
+from tests.webutil import ADMIN_PASSWORD, login, make_admin_web, make_web, session_csrf, setup_admin
 
 
 def actions(entries: list[AuditEntry]) -> list[tuple[str, str, str]]:
@@ -74,9 +74,7 @@ def setup_admin_again_fails(client: object, token: str) -> bool:
 
 
 def test_login_wrong_password_and_lockout(tmp_path: Path) -> None:
-    runtime, ui, client = make_web(tmp_path, "login_max_failures = 3\nlogin_lockout_s = 1.0")
-    assert ui.auth.setup_token is not None
-    setup_admin(client, ui.auth.setup_token)
+    runtime, ui, client = make_admin_web(tmp_path, "login_max_failures = 3\nlogin_lockout_s = 1.0")
     client.cookies.clear()
 
     wrong = login(client, "admin", "not the password")
@@ -99,9 +97,7 @@ def test_login_wrong_password_and_lockout(tmp_path: Path) -> None:
 
 
 def test_login_form_needs_its_csrf_token(tmp_path: Path) -> None:
-    runtime, ui, client = make_web(tmp_path)
-    assert ui.auth.setup_token is not None
-    setup_admin(client, ui.auth.setup_token)
+    runtime, ui, client = make_admin_web(tmp_path)
     client.cookies.clear()
     client.get("/login")
     r = client.post(
@@ -124,9 +120,7 @@ def test_login_form_needs_its_csrf_token(tmp_path: Path) -> None:
 def test_roles_are_enforced(
     tmp_path: Path, role: str, allowed: list[str], forbidden: list[str]
 ) -> None:
-    runtime, ui, client = make_web(tmp_path)
-    assert ui.auth.setup_token is not None
-    setup_admin(client, ui.auth.setup_token)
+    runtime, ui, client = make_admin_web(tmp_path)
     client.cookies.clear()
     if role != "admin":
         ui.auth.users.create("bob", ui.auth.hasher.hash("bobs password 1"), role)
@@ -145,9 +139,7 @@ def test_roles_are_enforced(
 
 
 def test_csrf_is_required_for_changes(tmp_path: Path) -> None:
-    runtime, ui, client = make_web(tmp_path)
-    assert ui.auth.setup_token is not None
-    setup_admin(client, ui.auth.setup_token)
+    runtime, ui, client = make_admin_web(tmp_path)
     csrf = session_csrf(client.get("/").text)
 
     # A form post without the token (another site's form would look like this).
@@ -173,9 +165,7 @@ def test_csrf_is_required_for_changes(tmp_path: Path) -> None:
 
 
 def test_session_idle_timeout(tmp_path: Path) -> None:
-    runtime, ui, client = make_web(tmp_path, "session_idle_timeout_s = 1.0")
-    assert ui.auth.setup_token is not None
-    setup_admin(client, ui.auth.setup_token)
+    runtime, ui, client = make_admin_web(tmp_path, "session_idle_timeout_s = 1.0")
     for _ in range(3):  # activity keeps it alive past the timeout
         time.sleep(0.5)
         assert client.get("/").status_code == 200
@@ -189,9 +179,7 @@ def test_session_idle_timeout(tmp_path: Path) -> None:
 
 
 def test_session_absolute_lifetime(tmp_path: Path) -> None:
-    runtime, ui, client = make_web(tmp_path, "session_lifetime_s = 1.0")
-    assert ui.auth.setup_token is not None
-    setup_admin(client, ui.auth.setup_token)
+    runtime, ui, client = make_admin_web(tmp_path, "session_lifetime_s = 1.0")
     time.sleep(0.6)
     assert client.get("/").status_code == 200
     time.sleep(0.6)
@@ -199,9 +187,7 @@ def test_session_absolute_lifetime(tmp_path: Path) -> None:
 
 
 def test_audit_log_records_who_did_what(tmp_path: Path) -> None:
-    runtime, ui, client = make_web(tmp_path)
-    assert ui.auth.setup_token is not None
-    setup_admin(client, ui.auth.setup_token)
+    runtime, ui, client = make_admin_web(tmp_path)
     csrf = session_csrf(client.get("/").text)
     headers = {"X-CSRF-Token": csrf}
     client.post("/api/v1/sim/connectors/1/plug", json={"soc_percent": 50}, headers=headers)
@@ -238,9 +224,7 @@ def test_audit_helper_masks_secrets(tmp_path: Path) -> None:
 
 
 def test_login_keeps_the_target_page_but_only_a_local_one(tmp_path: Path) -> None:
-    runtime, ui, client = make_web(tmp_path)
-    assert ui.auth.setup_token is not None
-    setup_admin(client, ui.auth.setup_token)
+    runtime, ui, client = make_admin_web(tmp_path)
     client.cookies.clear()
     page = client.get("/login?next=/sim")
     assert 'name="next" value="/sim"' in page.text

@@ -15,7 +15,7 @@ from chargebox.core.auth import AuthMode, normalize_tag
 from chargebox.settings import StationFile
 from chargebox.store.whitelist import WhitelistEntry
 from chargebox.store.whitelist_csv import HEADER, export_csv, parse_csv
-from tests.webutil import login, make_web, session_csrf, setup_admin
+from tests.webutil import login, make_admin_web, session_csrf
 
 PAGES = [
     "/settings/backend",
@@ -30,9 +30,7 @@ PAGES = [
 
 @pytest.fixture
 def web(tmp_path: Path) -> tuple[Any, Any, TestClient]:
-    runtime, ui, client = make_web(tmp_path)
-    assert ui.auth.setup_token is not None
-    setup_admin(client, ui.auth.setup_token)
+    runtime, ui, client = make_admin_web(tmp_path)
     return runtime, ui, client
 
 
@@ -68,6 +66,19 @@ def form_values(html: str) -> dict[str, str]:
         first = re.search(r'<option value="([^"]*)"', sel.group(2))
         values[sel.group(1)] = (chosen or first).group(1)  # type: ignore[union-attr]
     return values
+
+
+class Form:
+    """A settings page's form as a browser shows it; `submit` changes fields and posts it."""
+
+    def __init__(self, client: TestClient, path: str, html: str | None = None) -> None:
+        self.client = client
+        self.path = path
+        self.values = form_values(client.get(path).text if html is None else html)
+
+    def submit(self, **changes: str) -> Any:
+        self.values.update(changes)
+        return post(self.client, self.path, self.values)
 
 
 def audit(ui: Any, action: str) -> list[Any]:
@@ -119,9 +130,9 @@ def test_roles(web: Any, tmp_path: Path) -> None:
 
 def test_backend_validation_next_to_field(web: Any) -> None:
     runtime, ui, client = web
-    values = form_values(client.get("/settings/backend").text)
-    values.update(csms_url="http://csms.example/ocpp", identity="bad id!", authorization_key="x")
-    r = post(client, "/settings/backend", values)
+    r = Form(client, "/settings/backend").submit(
+        csms_url="http://csms.example/ocpp", identity="bad id!", authorization_key="x"
+    )
     assert r.status_code == 400
     assert "ws:// or wss://" in field_error(r.text, "csms_url")
     assert field_error(r.text, "identity")
@@ -132,8 +143,7 @@ def test_backend_validation_next_to_field(web: Any) -> None:
 
 def test_backend_save_starts_the_client_and_audits(web: Any) -> None:
     runtime, ui, client = web
-    values = form_values(client.get("/settings/backend").text)
-    values.update(
+    r = Form(client, "/settings/backend").submit(
         csms_url="ws://127.0.0.1:9/ocpp",
         identity_template="CP_{serial}",
         chargePointSerialNumber="SN42",
@@ -141,7 +151,6 @@ def test_backend_save_starts_the_client_and_audits(web: Any) -> None:
         security_profile="1",
         authorization_key="0123456789abcdef0123",
     )
-    r = post(client, "/settings/backend", values)
     assert r.status_code == 200, r.text
     assert 'id="saved"' in r.text and 'id="restart-needed"' not in r.text
     assert runtime.state.get("backend", "csms_url") == "ws://127.0.0.1:9/ocpp"
@@ -159,30 +168,23 @@ def test_backend_save_starts_the_client_and_audits(web: Any) -> None:
     assert targets["AuthorizationKey"].new_value == "********"
     assert "0123456789abcdef0123" not in r.text
     # Security profile may only go up: Rejected next to the field.
-    values = form_values(r.text)
-    values["security_profile"] = "0"
-    r = post(client, "/settings/backend", values)
+    r = Form(client, "/settings/backend", r.text).submit(security_profile="0")
     assert r.status_code == 400 and "only be raised" in field_error(r.text, "security_profile")
 
 
 def test_backend_url_change_reconnects_a_running_client(tmp_path: Path) -> None:
-    from tests.webutil import make_web as mk
-
-    runtime, ui, client = mk(tmp_path)
-    setup_admin(client, ui.auth.setup_token)
+    runtime, ui, client = make_admin_web(tmp_path)
     runtime.state.set("backend", "csms_url", "ws://127.0.0.1:9/a")
     assert runtime.apply_backend() is True
     first = runtime.ocpp
     assert first is not None
     first.registration = "Accepted"
-    values = form_values(client.get("/settings/backend").text)
-    values["csms_url"] = "wss://127.0.0.1:9/b"
-    assert post(client, "/settings/backend", values).status_code == 200
+    form = Form(client, "/settings/backend")
+    assert form.submit(csms_url="wss://127.0.0.1:9/b").status_code == 200
     assert runtime.ocpp is first  # the same client, pointed elsewhere
     assert first.settings.url == "wss://127.0.0.1:9/b" and first.registration is None
     # Removing the backend from a running client needs a restart (marked).
-    values["csms_url"] = ""
-    r = post(client, "/settings/backend", values)
+    r = form.submit(csms_url="")
     assert r.status_code == 200 and 'id="restart-needed"' in r.text
 
 
@@ -197,14 +199,12 @@ def test_ocpp_keys_typed_editors_and_change_semantics(web: Any) -> None:
     assert re.search(r'type="number" id="f-HeartbeatInterval"[^>]*min="\d+"', html)
     assert 'data-readonly="NumberOfConnectors">2<' in html  # read-only shown read-only
     assert 'type="password" id="f-AuthorizationKey" name="AuthorizationKey" value=""' in html
-    values = form_values(html)
-    values.update(HeartbeatInterval="abc", MeterValueSampleInterval="47")
-    r = post(client, "/settings/ocpp-keys", values)
+    form = Form(client, "/settings/ocpp-keys", html)
+    r = form.submit(HeartbeatInterval="abc", MeterValueSampleInterval="47")
     assert r.status_code == 400
     assert field_error(r.text, "HeartbeatInterval").startswith("Rejected")
     assert runtime.config.get("MeterValueSampleInterval") != "47"  # nothing applied
-    values.update(HeartbeatInterval="120", AllowOfflineTxForUnknownId="true")
-    r = post(client, "/settings/ocpp-keys", values)
+    r = form.submit(HeartbeatInterval="120", AllowOfflineTxForUnknownId="true")
     assert r.status_code == 200, r.text
     assert runtime.config.get("HeartbeatInterval") == "120"
     assert runtime.config.get_bool("AllowOfflineTxForUnknownId")
@@ -222,14 +222,12 @@ def test_ocpp_keys_typed_editors_and_change_semantics(web: Any) -> None:
 
 def test_authorization_page_applies_live(web: Any) -> None:
     runtime, ui, client = web
-    values = form_values(client.get("/settings/authorization").text)
-    values["FreeChargingIdTag"] = ""
-    r = post(client, "/settings/authorization", values)
+    form = Form(client, "/settings/authorization")
+    r = form.submit(FreeChargingIdTag="")
     assert r.status_code == 400 and field_error(r.text, "FreeChargingIdTag")
-    values.update(
+    r = form.submit(
         FreeChargingIdTag="Kiosk1", mode="rfid", tag_case="upper", AllowOfflineTxForUnknownId="true"
     )
-    r = post(client, "/settings/authorization", values)
     assert r.status_code == 200
     assert runtime.config.get("FreeChargingIdTag") == "Kiosk1"
     assert runtime.station.settings.auth_mode.value == "rfid"
@@ -384,18 +382,15 @@ def test_whitelist_editor_paging_and_states(web: Any) -> None:
 
 def test_installation_validation_and_save(web: Any) -> None:
     runtime, ui, client = web
-    values = form_values(client.get("/settings/installation").text)
-    values.update(installation_limit_a="20", operator_limit_a="25", c1_installation="40")
-    r = post(client, "/settings/installation", values)
+    form = Form(client, "/settings/installation")
+    r = form.submit(installation_limit_a="20", operator_limit_a="25", c1_installation="40")
     assert r.status_code == 400
     assert "installation limit" in field_error(r.text, "operator_limit_a")
     assert "hardware" in field_error(r.text, "c1_installation")
     assert runtime.station.settings.installation_limit_a is None
-    values.update(operator_limit_a="16", c1_installation="", grid_l1="40", grid_l2="40")
-    r = post(client, "/settings/installation", values)
+    r = form.submit(operator_limit_a="16", c1_installation="", grid_l1="40", grid_l2="40")
     assert r.status_code == 400 and field_error(r.text, "grid_l3")
-    values.update(grid_l3="40", c2_operator="10", c2_installation="20", c2_rotation="STR")
-    r = post(client, "/settings/installation", values)
+    r = form.submit(grid_l3="40", c2_operator="10", c2_installation="20", c2_rotation="STR")
     assert r.status_code == 200, r.text
     assert 'id="restart-needed"' in r.text  # the site part applies after a restart
     assert runtime.station.settings.installation_limit_a == 20  # live
@@ -417,8 +412,8 @@ def test_installation_validation_and_save(web: Any) -> None:
 
 def test_network_validation_and_platform(web: Any) -> None:
     runtime, ui, client = web
-    values = form_values(client.get("/settings/network").text)
-    values.update(
+    form = Form(client, "/settings/network")
+    r = form.submit(
         eth_mode="static",
         ipv4_address="192.168.1.300",
         ipv4_gateway="10.0.0.1",
@@ -428,16 +423,14 @@ def test_network_validation_and_platform(web: Any) -> None:
         sim_pin="12a",
         uplink="mobile",
     )
-    r = post(client, "/settings/network", values)
     assert r.status_code == 400
     assert "valid IP" in field_error(r.text, "ipv4_address")
     assert "IP version" in field_error(r.text, "ipv6_address")
     assert field_error(r.text, "dns_primary") and field_error(r.text, "sim_pin")
     assert "APN" in field_error(r.text, "apn")
-    values.update(ipv4_address="192.168.1.50", ipv4_gateway="192.168.2.1")
-    r = post(client, "/settings/network", values)
+    r = form.submit(ipv4_address="192.168.1.50", ipv4_gateway="192.168.2.1")
     assert "not in the address" in field_error(r.text, "ipv4_gateway")
-    values.update(
+    r = form.submit(
         ipv4_gateway="192.168.1.1",
         ipv6_address="2001:db8::50",
         dns_primary="1.1.1.1",
@@ -445,7 +438,6 @@ def test_network_validation_and_platform(web: Any) -> None:
         apn="iot.example",
         apn_password="secret!",
     )
-    r = post(client, "/settings/network", values)
     assert r.status_code == 200, r.text
     assert runtime.state.get("network", "settings")["ipv4_address"] == "192.168.1.50"
     kind, applied = runtime.platform.applied[-1]
@@ -460,18 +452,16 @@ def test_network_validation_and_platform(web: Any) -> None:
 
 def test_time_page(web: Any) -> None:
     runtime, ui, client = web
-    values = form_values(client.get("/settings/time").text)
-    values.update(timezone="Mars/Olympus", source="ntp", ntp_server="")
-    r = post(client, "/settings/time", values)
+    form = Form(client, "/settings/time")
+    r = form.submit(timezone="Mars/Olympus", source="ntp", ntp_server="")
     assert r.status_code == 400
     assert field_error(r.text, "timezone") and field_error(r.text, "ntp_server")
-    values.update(
+    r = form.submit(
         timezone="Europe/Berlin",
         ntp_server="ptbtime1.ptb.de",
         set_clock="1",
         browser_epoch_ms="1767225600000",
     )
-    r = post(client, "/settings/time", values)
     assert r.status_code == 200
     assert runtime.state.get("time", "settings")["timezone"] == "Europe/Berlin"
     assert ("clock", {"epoch_s": 1767225600.0}) in runtime.platform.applied

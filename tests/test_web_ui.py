@@ -15,7 +15,7 @@ import httpx
 from chargebox.web.i18n import FOLDER, Catalogues, catalogues
 from chargebox.web.ui import HTMX, PAGES
 from tests.csms import API_TOKEN, StationProcess, free_port
-from tests.webutil import make_web, session_csrf, setup_admin, setup_link
+from tests.webutil import make_admin_web, make_web, session_csrf, setup_link
 
 STATIC = Path(__file__).parents[1] / "src" / "chargebox" / "web" / "static"
 
@@ -73,9 +73,7 @@ def test_language_by_header_and_switch(tmp_path: Path) -> None:
 
 
 def test_dashboard_shows_every_connector_and_why(tmp_path: Path) -> None:
-    runtime, ui, client = make_web(tmp_path)
-    assert ui.auth.setup_token is not None
-    setup_admin(client, ui.auth.setup_token)
+    runtime, ui, client = make_admin_web(tmp_path)
     csrf = session_csrf(client.get("/").text)
     r = client.post(
         "/api/v1/sim/connectors/2/plug",
@@ -101,9 +99,7 @@ def test_dashboard_shows_every_connector_and_why(tmp_path: Path) -> None:
 
 
 def test_simulator_panel_calls_the_control_api(tmp_path: Path) -> None:
-    runtime, ui, client = make_web(tmp_path)
-    assert ui.auth.setup_token is not None
-    setup_admin(client, ui.auth.setup_token)
+    runtime, ui, client = make_admin_web(tmp_path)
     page = client.get("/sim").text
     for path in (
         "/api/v1/sim/connectors/1/plug",
@@ -120,9 +116,7 @@ def test_simulator_panel_calls_the_control_api(tmp_path: Path) -> None:
 
 
 def test_placeholder_pages_say_they_are_coming(tmp_path: Path) -> None:
-    runtime, ui, client = make_web(tmp_path)
-    assert ui.auth.setup_token is not None
-    setup_admin(client, ui.auth.setup_token)
+    runtime, ui, client = make_admin_web(tmp_path)
     for page in PAGES:
         r = client.get(page.path)
         assert r.status_code == 200, page.path

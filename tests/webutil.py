@@ -29,6 +29,14 @@ def make_web(tmp_path: Path, http: str = "") -> tuple[Runtime, WebUI, TestClient
     return runtime, ui, TestClient(app, follow_redirects=False)
 
 
+def make_admin_web(tmp_path: Path, http: str = "") -> tuple[Runtime, WebUI, TestClient]:
+    """`make_web`, with the admin account set up and logged in on the client."""
+    runtime, ui, client = make_web(tmp_path, http)
+    assert ui.auth.setup_token is not None
+    setup_admin(client, ui.auth.setup_token)
+    return runtime, ui, client
+
+
 def hidden(html: str, name: str) -> str:
     match = re.search(rf'name="{name}" value="([^"]*)"', html)
     assert match, f"no hidden field {name} in page"

@@ -243,16 +243,27 @@ async def test_tc_068_cs_stop_transaction_idtag_stop_matches_idtag_start(
     assert statuses(csms, 1, mark) == ["Finishing", "Available"]
 
 
-async def test_tc_069_cs_stop_transaction_idtag_stop_shares_parentidtag(
-    station: StationProcess, csms: TestCSMS
-) -> None:
+async def other_card_during_session(
+    station: StationProcess, csms: TestCSMS, tag2_parent: str
+) -> tuple[int, int]:
+    """TAG (parentIdTag PARENT) charges; TAG2 (parentIdTag `tag2_parent`) is presented.
+
+    Returns the session's frame mark and the index of TAG2's Authorize.
+    """
     csms.id_tags = {
         TAG: {"status": "Accepted", "parentIdTag": "PARENT"},
-        "TAG2": {"status": "Accepted", "parentIdTag": "PARENT"},
+        "TAG2": {"status": "Accepted", "parentIdTag": tag2_parent},
     }
     mark = await charging_session(station, csms)
     await station.present("TAG2", 1)
     auth = await index_of(csms, "Authorize", {"idTag": "TAG2"}, mark)
+    return mark, auth
+
+
+async def test_tc_069_cs_stop_transaction_idtag_stop_shares_parentidtag(
+    station: StationProcess, csms: TestCSMS
+) -> None:
+    mark, auth = await other_card_during_session(station, csms, "PARENT")
     stop = await index_of(csms, "StopTransaction", {"transactionId": TX_ID}, mark)
     payload = csms.frames[stop].payload
     assert payload["idTag"] == "TAG2" and payload["reason"] == "Local"
@@ -264,13 +275,7 @@ async def test_tc_069_cs_other_parentidtag_does_not_stop(
     station: StationProcess, csms: TestCSMS
 ) -> None:
     """The negative of TC_069: an accepted card of another group leaves the transaction alone."""
-    csms.id_tags = {
-        TAG: {"status": "Accepted", "parentIdTag": "PARENT"},
-        "TAG2": {"status": "Accepted", "parentIdTag": "OTHER"},
-    }
-    mark = await charging_session(station, csms)
-    await station.present("TAG2", 1)
-    await index_of(csms, "Authorize", {"idTag": "TAG2"}, mark)
+    mark, _ = await other_card_during_session(station, csms, "OTHER")
     await asyncio.sleep(0.5)
     assert actions(csms, mark, ("StopTransaction",)) == []
     assert (await station.status(1))["status"] == "Charging"

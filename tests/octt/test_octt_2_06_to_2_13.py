@@ -152,22 +152,23 @@ async def assert_restarted(
 # ------------------------------------------------------------------------------- Reset
 
 
+async def reset_without_transaction(station: StationProcess, csms: TestCSMS, kind: str) -> None:
+    before = len(csms.frames)
+    assert await csms.call(call.Reset(type=kind)) == {"status": "Accepted"}
+    boot = await wait_index(csms, "BootNotification", after=before, timeout=15)
+    await assert_restarted(station, csms, kind, boot)
+
+
 async def test_tc_013_cs_hard_reset_without_transaction(
     station: StationProcess, csms: TestCSMS
 ) -> None:
-    before = len(csms.frames)
-    assert await csms.call(call.Reset(type="Hard")) == {"status": "Accepted"}
-    boot = await wait_index(csms, "BootNotification", after=before, timeout=15)
-    await assert_restarted(station, csms, "Hard", boot)
+    await reset_without_transaction(station, csms, "Hard")
 
 
 async def test_tc_014_cs_soft_reset_without_transaction(
     station: StationProcess, csms: TestCSMS
 ) -> None:
-    before = len(csms.frames)
-    assert await csms.call(call.Reset(type="Soft")) == {"status": "Accepted"}
-    boot = await wait_index(csms, "BootNotification", after=before, timeout=15)
-    await assert_restarted(station, csms, "Soft", boot)
+    await reset_without_transaction(station, csms, "Soft")
 
 
 async def test_tc_015_cs_hard_reset_with_transaction(
@@ -342,25 +343,39 @@ async def test_tc_021_cs_change_set_configuration(station: StationProcess, csms:
 SAMPLED = "Energy.Active.Import.Register,Current.Import,Voltage,Power.Active.Import,SoC"
 
 
-async def test_tc_070_cs_sampled_meter_values(station: StationProcess, csms: TestCSMS) -> None:
-    for key, value in (
-        ("MeterValueSampleInterval", "1"),
-        ("MeterValuesSampledData", SAMPLED),
-        ("StopTxnSampledData", "Energy.Active.Import.Register"),
-    ):
+async def configure(csms: TestCSMS, keys: dict[str, str]) -> None:
+    for key, value in keys.items():
         assert await csms.call(call.ChangeConfiguration(key=key, value=value)) == {
             "status": "Accepted"
         }
+
+
+async def transaction_meter_values(
+    csms: TestCSMS, tx_id: int, after: int, count: int, timeout: float, what: str
+) -> list[dict[str, Any]]:
+    """Waits for `count` MeterValues of transaction `tx_id` after frame `after`; returns all."""
+
+    async def enough() -> bool:
+        return len(calls_after(csms, "MeterValues", {"transactionId": tx_id}, after=after)) >= count
+
+    await until(enough, timeout=timeout, what=what)
+    return [p for _, p in calls_after(csms, "MeterValues", {"transactionId": tx_id}, after=after)]
+
+
+async def test_tc_070_cs_sampled_meter_values(station: StationProcess, csms: TestCSMS) -> None:
+    await configure(
+        csms,
+        {
+            "MeterValueSampleInterval": "1",
+            "MeterValuesSampledData": SAMPLED,
+            "StopTxnSampledData": "Energy.Active.Import.Register",
+        },
+    )
     tx_id, tx = await start_session(station, csms)
     started = len(csms.frames)
-
-    async def three_samples() -> bool:
-        return len(calls_after(csms, "MeterValues", {"transactionId": tx_id}, after=started)) >= 3
-
-    await until(three_samples, timeout=6, what="three periodic MeterValues")
-    samples = [
-        p for _, p in calls_after(csms, "MeterValues", {"transactionId": tx_id}, after=started)
-    ]
+    samples = await transaction_meter_values(
+        csms, tx_id, started, 3, timeout=6, what="three periodic MeterValues"
+    )
     stamps = []
     for payload in samples:
         assert payload["connectorId"] == 1
@@ -399,15 +414,15 @@ async def test_tc_070_cs_sampled_meter_values(station: StationProcess, csms: Tes
 async def test_tc_071_cs_clock_aligned_meter_values(
     station: StationProcess, csms: TestCSMS
 ) -> None:
-    for key, value in (
-        ("MeterValueSampleInterval", "0"),
-        ("MeterValuesAlignedData", "Energy.Active.Import.Register"),
-        ("StopTxnAlignedData", "Energy.Active.Import.Register"),
-        ("ClockAlignedDataInterval", "2"),
-    ):
-        assert await csms.call(call.ChangeConfiguration(key=key, value=value)) == {
-            "status": "Accepted"
-        }
+    await configure(
+        csms,
+        {
+            "MeterValueSampleInterval": "0",
+            "MeterValuesAlignedData": "Energy.Active.Import.Register",
+            "StopTxnAlignedData": "Energy.Active.Import.Register",
+            "ClockAlignedDataInterval": "2",
+        },
+    )
     before = len(csms.frames)
     # Without a transaction: one per connector, no transactionId.
     for cid in (1, 2):
@@ -420,14 +435,9 @@ async def test_tc_071_cs_clock_aligned_meter_values(
         ]
     tx_id, _ = await start_session(station, csms)
     started = len(csms.frames)
-
-    async def two_samples() -> bool:
-        return len(calls_after(csms, "MeterValues", {"transactionId": tx_id}, after=started)) >= 2
-
-    await until(two_samples, timeout=5, what="two clock-aligned MeterValues")
-    samples = [
-        p for _, p in calls_after(csms, "MeterValues", {"transactionId": tx_id}, after=started)
-    ]
+    samples = await transaction_meter_values(
+        csms, tx_id, started, 2, timeout=5, what="two clock-aligned MeterValues"
+    )
     stamps = [parse_iso(p["meterValue"][0]["timestamp"]) for p in samples]
     for p in samples:
         assert p["connectorId"] == 1

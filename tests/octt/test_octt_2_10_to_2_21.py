@@ -25,6 +25,13 @@ def calls_since(csms: TestCSMS, start: int, action: str) -> list[dict[str, Any]]
     return [f.payload for f in csms.frames[start:] if f.direction == "in" and f.action == action]
 
 
+def assert_one_start_one_stop(csms: TestCSMS, start: int) -> None:
+    assert actions_since(csms, start, "StartTransaction", "StopTransaction") == [
+        "StartTransaction",
+        "StopTransaction",
+    ]
+
+
 async def go_online(csms: TestCSMS) -> None:
     csms.offline = False
     await csms.wait_connected()
@@ -50,6 +57,25 @@ async def start_session(
         "StatusNotification", {"connectorId": connector_id, "status": "Charging"}, after=start
     )
     return tx
+
+
+async def charge_offline(station: StationProcess, csms: TestCSMS, id_tag: str) -> None:
+    """Offline, `id_tag` starts charging on connector 1."""
+    await go_offline(csms, station)
+    await station.plug(1)
+    await station.present(id_tag, 1)
+    await station.wait_status(1, "Charging")
+
+
+async def offline_start_with_invalid_tag(station: StationProcess, csms: TestCSMS) -> int:
+    """UNKNOWN1 (Invalid for the central system) starts charging offline; back online, its
+    StartTransaction goes out. Returns the frame index at going back online."""
+    csms.id_tags = {"UNKNOWN1": {"status": "Invalid"}}
+    await charge_offline(station, csms, "UNKNOWN1")
+    back = len(csms.frames)
+    await go_online(csms)
+    await csms.wait_for("StartTransaction", {"connectorId": 1, "idTag": "UNKNOWN1"}, after=back)
+    return back
 
 
 async def cache_tag(station: StationProcess, csms: TestCSMS, id_tag: str) -> None:
@@ -234,10 +260,7 @@ async def test_tc_036_cs_connection_loss_during_transaction(
     readings = [energy(mv) for mv in every]
     assert readings == sorted(readings)
     assert stop["meterStop"] >= readings[-1]
-    assert actions_since(csms, start, "StartTransaction", "StopTransaction") == [
-        "StartTransaction",
-        "StopTransaction",
-    ]
+    assert_one_start_one_stop(csms, start)
 
 
 async def test_tc_037_1_cs_offline_start_transaction_valid_id_tag(
@@ -278,14 +301,7 @@ async def test_tc_037_2_cs_offline_start_invalid_id_tag_stop_on_invalid_false(
             "MaxEnergyOnInvalidId": "0",
         }
     )
-    csms.id_tags = {"UNKNOWN1": {"status": "Invalid"}}
-    await go_offline(csms, station)
-    await station.plug(1)
-    await station.present("UNKNOWN1", 1)
-    await station.wait_status(1, "Charging")
-    back = len(csms.frames)
-    await go_online(csms)
-    await csms.wait_for("StartTransaction", {"connectorId": 1, "idTag": "UNKNOWN1"}, after=back)
+    back = await offline_start_with_invalid_tag(station, csms)
     await csms.wait_for(
         "StatusNotification", {"connectorId": 1, "status": "SuspendedEVSE"}, after=back
     )
@@ -298,10 +314,7 @@ async def test_tc_037_2_cs_offline_start_invalid_id_tag_stop_on_invalid_false(
     await station.present("UNKNOWN1", 1)  # the owner's card ends it
     stop = await csms.wait_for("StopTransaction", {"transactionId": 1001}, after=back)
     assert stop["reason"] == "Local"
-    assert actions_since(csms, back, "StartTransaction", "StopTransaction") == [
-        "StartTransaction",
-        "StopTransaction",
-    ]
+    assert_one_start_one_stop(csms, back)
 
 
 async def test_tc_037_3_cs_offline_start_invalid_id_tag_stop_on_invalid_true(
@@ -313,20 +326,10 @@ async def test_tc_037_3_cs_offline_start_invalid_id_tag_stop_on_invalid_true(
             "StopTransactionOnInvalidId": "true",
         }
     )
-    csms.id_tags = {"UNKNOWN1": {"status": "Invalid"}}
-    await go_offline(csms, station)
-    await station.plug(1)
-    await station.present("UNKNOWN1", 1)
-    await station.wait_status(1, "Charging")
-    back = len(csms.frames)
-    await go_online(csms)
-    await csms.wait_for("StartTransaction", {"connectorId": 1, "idTag": "UNKNOWN1"}, after=back)
+    back = await offline_start_with_invalid_tag(station, csms)
     stop = await csms.wait_for("StopTransaction", {"transactionId": 1001}, after=back)
     assert stop["reason"] == "DeAuthorized"
-    assert actions_since(csms, back, "StartTransaction", "StopTransaction") == [
-        "StartTransaction",
-        "StopTransaction",
-    ]
+    assert_one_start_one_stop(csms, back)
     await csms.wait_for("StatusNotification", {"connectorId": 1, "status": "Finishing"}, after=back)
 
 
@@ -344,18 +347,12 @@ async def test_tc_038_cs_offline_stop_transaction(station: StationProcess, csms:
     assert stop["idTag"] == "TAG1"
     assert stop["meterStop"] >= tx["meterStart"]
     await wait_queue_empty(station)
-    assert actions_since(csms, start, "StartTransaction", "StopTransaction") == [
-        "StartTransaction",
-        "StopTransaction",
-    ]
+    assert_one_start_one_stop(csms, start)
 
 
 async def test_tc_039_cs_offline_transaction(station_factory: Any, csms: TestCSMS) -> None:
     station = await station_factory(keys={"AllowOfflineTxForUnknownId": "true"})
-    await go_offline(csms, station)
-    await station.plug(1)
-    await station.present("TAG9", 1)
-    await station.wait_status(1, "Charging")
+    await charge_offline(station, csms, "TAG9")
     await asyncio.sleep(1.0)
     await station.present("TAG9", 1)
     await station.wait_status(1, "Finishing")
@@ -367,10 +364,7 @@ async def test_tc_039_cs_offline_transaction(station_factory: Any, csms: TestCSM
     assert stop["reason"] == "Local"
     assert ts(tx["timestamp"]) < ts(stop["timestamp"])
     assert stop["meterStop"] >= tx["meterStart"]
-    assert actions_since(csms, back, "StartTransaction", "StopTransaction") == [
-        "StartTransaction",
-        "StopTransaction",
-    ]
+    assert_one_start_one_stop(csms, back)
     await wait_queue_empty(station)
 
 
@@ -425,10 +419,7 @@ async def test_tc_041_cs_fault_behaviour(station: StationProcess, csms: TestCSMS
     await csms.wait_for(
         "StatusNotification", {"connectorId": 1, "status": "Available"}, after=cleared
     )
-    assert actions_since(csms, start, "StartTransaction", "StopTransaction") == [
-        "StartTransaction",
-        "StopTransaction",
-    ]
+    assert_one_start_one_stop(csms, start)
 
     # A warning: reported on connector 0 with the status it has, nothing stops.
     warn = len(csms.frames)

@@ -49,10 +49,41 @@ async def reserved(csms: TestCSMS, connector_id: int, after: int) -> int:
     return await status_at(csms, connector_id, "Reserved", after)
 
 
+async def reserve_accepted(csms: TestCSMS, connector_id: int, **kwargs: Any) -> int:
+    """ReserveNow Accepted, then StatusNotification(Reserved): the frame index of the latter."""
+    start = len(csms.frames)
+    assert await reserve(csms, connector_id, **kwargs) == "Accepted"
+    return await reserved(csms, connector_id, start)
+
+
+async def reserve_refused_when_faulted(
+    station: StationProcess, csms: TestCSMS, connector_id: int, code: str
+) -> None:
+    await station.fault(connector_id, code)
+    await status_at(csms, connector_id, "Faulted")
+    assert await reserve(csms, connector_id) == "Faulted"
+
+
+async def reserve_refused_when_unavailable(csms: TestCSMS, connector_id: int) -> None:
+    result = await csms.call(call.ChangeAvailability(connector_id=connector_id, type="Inoperative"))
+    assert result["status"] == "Accepted"
+    await status_at(csms, connector_id, "Unavailable")
+    assert await reserve(csms, connector_id) == "Unavailable"
+
+
 async def start_reserved(
-    station: StationProcess, csms: TestCSMS, connector_id: int, id_tag: str, after: int
+    station: StationProcess,
+    csms: TestCSMS,
+    connector_id: int,
+    id_tag: str,
+    after: int | None = None,
 ) -> dict[str, Any]:
-    """The card, then the car: StartTransaction (returned) between Preparing and Charging."""
+    """The card, then the car: StartTransaction (returned) between Preparing and Charging.
+
+    The frames looked at start at `after`, by default at the frames seen so far.
+    """
+    if after is None:
+        after = len(csms.frames)
     await station.present(id_tag, connector_id)
     await station.plug(connector_id)
     preparing = await status_at(csms, connector_id, "Preparing", after)
@@ -68,11 +99,8 @@ async def start_reserved(
 async def test_tc_046_1_cs_reservation_of_a_connector_local_start_transaction(
     station: StationProcess, csms: TestCSMS
 ) -> None:
-    start = len(csms.frames)
-    assert await reserve(csms, 1, reservation_id=11) == "Accepted"
-    await reserved(csms, 1, start)
-    after = len(csms.frames)
-    tx = await start_reserved(station, csms, 1, TAG, after)
+    await reserve_accepted(csms, 1, reservation_id=11)
+    tx = await start_reserved(station, csms, 1, TAG)
     assert tx["idTag"] == TAG and tx["reservationId"] == 11
     assert await station.wait_status(1, "Charging")
 
@@ -97,24 +125,19 @@ async def test_tc_046_2_cs_reservation_of_a_connector_remote_start_transaction(
 async def test_tc_047_cs_reservation_of_a_connector_expire(
     station: StationProcess, csms: TestCSMS
 ) -> None:
-    start = len(csms.frames)
-    assert await reserve(csms, 1, seconds=2) == "Accepted"
-    first = await reserved(csms, 1, start)
+    first = await reserve_accepted(csms, 1, seconds=2)
     back = await status_at(csms, 1, "Available", first, timeout=6)
     gap = csms.frames[back].at - csms.frames[first].at
     assert 1.0 <= gap <= 4.0, gap
     # Expired: anybody may use the connector again.
-    later = len(csms.frames)
-    tx = await start_reserved(station, csms, 1, "OTHER", later)
+    tx = await start_reserved(station, csms, 1, "OTHER")
     assert "reservationId" not in tx
 
 
 async def test_tc_048_1_cs_reservation_of_a_connector_faulted(
     station: StationProcess, csms: TestCSMS
 ) -> None:
-    await station.fault(1, "ground_failure")
-    await status_at(csms, 1, "Faulted")
-    assert await reserve(csms, 1) == "Faulted"
+    await reserve_refused_when_faulted(station, csms, 1, "ground_failure")
 
 
 async def test_tc_048_2_cs_reservation_of_a_connector_occupied(
@@ -124,19 +147,14 @@ async def test_tc_048_2_cs_reservation_of_a_connector_occupied(
     await status_at(csms, 1, "Preparing")
     assert await reserve(csms, 1, reservation_id=1) == "Occupied"
     # A connector reserved for another reservation is occupied too.
-    start = len(csms.frames)
-    assert await reserve(csms, 2, reservation_id=2) == "Accepted"
-    await reserved(csms, 2, start)
+    await reserve_accepted(csms, 2, reservation_id=2)
     assert await reserve(csms, 2, reservation_id=3, id_tag="OTHER") == "Occupied"
 
 
 async def test_tc_048_3_cs_reservation_of_a_connector_unavailable(
     station: StationProcess, csms: TestCSMS
 ) -> None:
-    result = await csms.call(call.ChangeAvailability(connector_id=1, type="Inoperative"))
-    assert result["status"] == "Accepted"
-    await status_at(csms, 1, "Unavailable")
-    assert await reserve(csms, 1) == "Unavailable"
+    await reserve_refused_when_unavailable(csms, 1)
 
 
 async def test_tc_048_4_cs_reservation_of_a_connector_rejected(
@@ -172,17 +190,14 @@ async def test_tc_049_cs_reservation_of_a_charge_point_holds_the_last_connector(
     other = await start_reserved(station, csms, 1, "OTHER", start)
     assert "reservationId" not in other
     await reserved(csms, 2, start)  # the last free connector is kept for TAG1
-    later = len(csms.frames)
-    tx = await start_reserved(station, csms, 2, TAG, later)
+    tx = await start_reserved(station, csms, 2, TAG)
     assert tx["reservationId"] == 22
 
 
 async def test_tc_050_1_cs_reservation_of_a_charge_point_faulted(
     station: StationProcess, csms: TestCSMS
 ) -> None:
-    await station.fault(0, "phase_loss")
-    await status_at(csms, 0, "Faulted")
-    assert await reserve(csms, 0) == "Faulted"
+    await reserve_refused_when_faulted(station, csms, 0, "phase_loss")
 
 
 async def test_tc_050_2_cs_reservation_of_a_charge_point_occupied(
@@ -198,10 +213,7 @@ async def test_tc_050_2_cs_reservation_of_a_charge_point_occupied(
 async def test_tc_050_3_cs_reservation_of_a_charge_point_unavailable(
     station: StationProcess, csms: TestCSMS
 ) -> None:
-    result = await csms.call(call.ChangeAvailability(connector_id=0, type="Inoperative"))
-    assert result["status"] == "Accepted"
-    await status_at(csms, 0, "Unavailable")
-    assert await reserve(csms, 0) == "Unavailable"
+    await reserve_refused_when_unavailable(csms, 0)
 
 
 async def test_tc_050_4_cs_reservation_of_a_charge_point_rejected(
@@ -216,15 +228,12 @@ async def test_tc_050_4_cs_reservation_of_a_charge_point_rejected(
 
 
 async def test_tc_051_cs_cancel_reservation(station: StationProcess, csms: TestCSMS) -> None:
-    start = len(csms.frames)
-    assert await reserve(csms, 1, reservation_id=31) == "Accepted"
-    first = await reserved(csms, 1, start)
+    first = await reserve_accepted(csms, 1, reservation_id=31)
     result = await csms.call(call.CancelReservation(reservation_id=31))
     assert result["status"] == "Accepted"
     await status_at(csms, 1, "Available", first)
     # The connector is anybody's again.
-    later = len(csms.frames)
-    tx = await start_reserved(station, csms, 1, "OTHER", later)
+    tx = await start_reserved(station, csms, 1, "OTHER")
     assert "reservationId" not in tx
 
 
@@ -241,9 +250,7 @@ async def test_tc_053_cs_use_a_reserved_connector_with_parent_id_tag(
     """TAG2 is unknown locally: Authorize.conf tells its parentIdTag, which matches."""
     csms.id_tags["TAG2"] = {"status": "Accepted", "parentIdTag": "PARENT"}
     csms.id_tags["TAG3"] = {"status": "Accepted", "parentIdTag": "OTHER_PARENT"}
-    start = len(csms.frames)
-    assert await reserve(csms, 1, reservation_id=41, parent="PARENT") == "Accepted"
-    await reserved(csms, 1, start)
+    await reserve_accepted(csms, 1, reservation_id=41, parent="PARENT")
     after = len(csms.frames)
     await station.plug(1)
     await station.present("TAG3", 1)  # another parent: refused
@@ -273,6 +280,5 @@ async def test_tc_046_1_cs_reservation_survives_a_restart(
     boot = await index_of(csms, "BootNotification", after=before)
     await status_at(csms, 1, "Reserved", boot)
     await status_at(csms, 2, "Available", boot)  # expired meanwhile: dropped
-    after = len(csms.frames)
-    tx = await start_reserved(station, csms, 1, TAG, after)
+    tx = await start_reserved(station, csms, 1, TAG)
     assert tx["reservationId"] == 51

@@ -238,17 +238,27 @@ async def test_tc_072_cs_stacking_charging_profiles(
 # ---------------------------------------------------------------- RemoteStartTransaction
 
 
+async def remote_start_with_profile(
+    station: StationProcess, csms: TestCSMS, pid: int, purpose: str
+) -> str:
+    """Plugged in (Preparing), RemoteStartTransaction for TAG with a relative 9 A profile.
+
+    Returns the answer's status.
+    """
+    await station.plug(1)
+    await station.wait_status(1, "Preparing")
+    p = profile(pid, purpose, [(0, 9)], kind="Relative")
+    result = await csms.call(
+        call.RemoteStartTransaction(id_tag=TAG, connector_id=1, charging_profile=p)
+    )
+    return str(result["status"])
+
+
 async def test_tc_059_cs_remote_start_transaction_with_charging_profile(
     station_factory: StationFactory, csms: TestCSMS
 ) -> None:
     station = await station_factory(keys=KEYS)
-    await station.plug(1)
-    await station.wait_status(1, "Preparing")
-    p = profile(11, "TxProfile", [(0, 9)], kind="Relative")
-    result = await csms.call(
-        call.RemoteStartTransaction(id_tag=TAG, connector_id=1, charging_profile=p)
-    )
-    assert result["status"] == "Accepted"
+    assert await remote_start_with_profile(station, csms, 11, "TxProfile") == "Accepted"
     await csms.wait_for("StartTransaction", {"connectorId": 1, "idTag": TAG})
     await offered(station, 9)
     got = await composite(csms, 1, 60)
@@ -263,13 +273,7 @@ async def test_tc_060_cs_remote_start_transaction_with_charging_profile_rejected
     station_factory: StationFactory, csms: TestCSMS
 ) -> None:
     station = await station_factory(keys=KEYS)
-    await station.plug(1)
-    await station.wait_status(1, "Preparing")
-    p = profile(12, "TxDefaultProfile", [(0, 9)], kind="Relative")
-    result = await csms.call(
-        call.RemoteStartTransaction(id_tag=TAG, connector_id=1, charging_profile=p)
-    )
-    assert result["status"] == "Rejected"
+    assert await remote_start_with_profile(station, csms, 12, "TxDefaultProfile") == "Rejected"
     await asyncio.sleep(0.5)
     assert "StartTransaction" not in csms.actions()
     assert (await station.status(1))["status"] == "Preparing"

@@ -30,21 +30,20 @@ async def _start(station: StationProcess, csms: TestCSMS) -> StationProcess:
 
 
 @pytest.fixture
-async def started() -> AsyncIterator[list[StationProcess]]:
-    stations: list[StationProcess] = []
-    yield stations
-    for s in stations:
-        s.kill()
-
-
-async def test_tc_085_cs_basic_authentication_valid_credentials(
-    csms: TestCSMS, tmp_path: Path, started: list[StationProcess]
-) -> None:
+async def profile_1(csms: TestCSMS, tmp_path: Path) -> AsyncIterator[StationProcess]:
+    """A station on security profile 1 (HTTP Basic auth with KEY), started and booted."""
     station = StationProcess(
         tmp_path, csms.url, keys={"AuthorizationKey": KEY, "SecurityProfile": "1"}
     )
-    started.append(station)
-    await _start(station, csms)
+    try:
+        yield await _start(station, csms)
+    finally:
+        station.kill()
+
+
+async def test_tc_085_cs_basic_authentication_valid_credentials(
+    csms: TestCSMS, profile_1: StationProcess
+) -> None:
     assert csms.auth_headers[-1] == _basic("CP_1", KEY)
     # The key is write-only: GetConfiguration names it without its value.
     result = await csms.call(call.GetConfiguration(key=["AuthorizationKey"]))
@@ -53,13 +52,8 @@ async def test_tc_085_cs_basic_authentication_valid_credentials(
 
 
 async def test_new_authorization_key_reconnects_with_it(
-    csms: TestCSMS, tmp_path: Path, started: list[StationProcess]
+    csms: TestCSMS, profile_1: StationProcess
 ) -> None:
-    station = StationProcess(
-        tmp_path, csms.url, keys={"AuthorizationKey": KEY, "SecurityProfile": "1"}
-    )
-    started.append(station)
-    await _start(station, csms)
     before = csms.connections
     new_key = "fedcba9876543210fedc"
     result = await csms.call(call.ChangeConfiguration(key="AuthorizationKey", value=new_key))
@@ -73,13 +67,8 @@ async def test_new_authorization_key_reconnects_with_it(
 
 
 async def test_tc_084_cs_downgrade_security_profile_rejected(
-    csms: TestCSMS, tmp_path: Path, started: list[StationProcess]
+    csms: TestCSMS, profile_1: StationProcess
 ) -> None:
-    station = StationProcess(
-        tmp_path, csms.url, keys={"AuthorizationKey": KEY, "SecurityProfile": "1"}
-    )
-    started.append(station)
-    await _start(station, csms)
     result = await csms.call(call.ChangeConfiguration(key="SecurityProfile", value="0"))
     assert result["status"] == "Rejected"
 

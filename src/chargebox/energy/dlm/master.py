@@ -190,7 +190,7 @@ class DlmMaster:
                 "port": link.port,
                 "network_id": link.network_id,
                 "connectors": len(link.connectors),
-                "last_seen": round(time.time()),
+                "last_seen": round(self.clock()),
             }
         if changed or self.cycles % 30 == 0:
             self._save()
