@@ -41,6 +41,42 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_port_ranges(count: int, width: int) -> list[int]:
+    """`count` base ports on 127.0.0.1, each with `width` consecutive free ports, none
+    overlapping (a station's Modbus server answers connector n on base + n - 1)."""
+    held: list[socket.socket] = []
+    bases: list[int] = []
+    try:
+        for _ in range(count):
+            for _attempt in range(50):
+                block = [socket.socket() for _ in range(width)]
+                try:
+                    block[0].bind(("127.0.0.1", 0))
+                    base = int(block[0].getsockname()[1])
+                    if base + width > 65535:
+                        raise OSError("range past 65535")
+                    for i, s in enumerate(block[1:], 1):
+                        s.bind(("127.0.0.1", base + i))
+                except OSError:
+                    for s in block:
+                        s.close()
+                    continue
+                held.extend(block)  # kept bound until every range is chosen
+                bases.append(base)
+                break
+            else:
+                raise RuntimeError("no free port range")
+        return bases
+    finally:
+        for s in held:
+            s.close()
+
+
+def free_ports(width: int) -> int:
+    """One base port with `width` consecutive free ports."""
+    return free_port_ranges(1, width)[0]
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from tests.conftest import StationFactory
-from tests.csms import StationProcess, free_port
+from tests.csms import StationProcess, free_port_ranges
 
 LIMIT = 32.0
 TIMEOUT_S = 2.0
@@ -113,7 +113,7 @@ async def kill_master(
 
 
 async def test_master_and_two_slaves_share_the_supply(station_factory: StationFactory) -> None:
-    pa, pb = free_port(), free_port()
+    pa, pb = free_port_ranges(2, 2)
     a = await station_factory(extra_toml=slave_toml(pa), csms_url=None)
     b = await station_factory(extra_toml=slave_toml(pb), csms_url=None)
     # Until the master writes, a slave's connectors are at the disconnected limit.

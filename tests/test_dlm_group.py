@@ -23,7 +23,7 @@ from pymodbus.client import AsyncModbusTcpClient
 
 from chargebox.energy.model import ROTATIONS
 from tests.conftest import StationFactory
-from tests.csms import StationProcess, free_port
+from tests.csms import StationProcess, free_port, free_port_ranges
 from tests.test_dlm import kill_master, wait_for
 from tests.test_dlm import slave_toml as dlm_slave_toml
 
@@ -168,7 +168,7 @@ async def read(client: AsyncModbusTcpClient, address: int, count: int = 1) -> li
 async def test_three_stations_share_a_63_a_connection(
     station_factory: StationFactory, meter: SimMeter
 ) -> None:
-    pa, pb, pm = free_port(), free_port(), free_port()
+    pa, pb, pm = free_port_ranges(3, 2)
     a = await station_factory(extra_toml=slave_toml(pa), csms_url=None)
     master = await station_factory(
         extra_toml=master_toml(meter.port, pm, [(pa, "RST"), (pb, "STR")]),

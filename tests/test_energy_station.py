@@ -62,7 +62,7 @@ async def test_modbus_meter_over_loopback_keeps_three_cars_within_32_a(
     """The real-time variant of tests/test_energy_hour.py: a station process whose grid
     meter is the simulated Siemens PAC2200 on 127.0.0.1 (pymodbus server and client, the
     house load plus the chargers' own currents), polled every 0.2 s, for a few seconds."""
-    from tests.test_shedding import free_port
+    from tests.csms import free_port
 
     port = free_port()
     toml = f"""

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from chargebox.app import RunOptions, Runtime
 from chargebox.modbus.registermap import decode_string, encode_value, load_map
 from chargebox.store.whitelist import WhitelistEntry
-from tests.csms import API_TOKEN, StationProcess
+from tests.csms import API_TOKEN, StationProcess, free_ports
 
 ILLEGAL_FUNCTION, ILLEGAL_ADDRESS, ILLEGAL_VALUE = 1, 2, 3
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,26 +41,6 @@ MANUAL = [
     (1118, 2),
 ]  # fmt: skip
 WRITABLE = {124, 131, 132, 613, 614, 615, 1000, 1110}
-
-
-def free_ports(n: int) -> int:
-    """A base port with n free consecutive ports on 127.0.0.1."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = int(s.getsockname()[1])
-        if base + n > 65535:
-            continue
-        ok = True
-        for p in range(base + 1, base + n):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", p))
-                except OSError:
-                    ok = False
-        if ok:
-            return base
-    raise RuntimeError("no free consecutive ports")
 
 
 # ------------------------------------------------------------------ the map file

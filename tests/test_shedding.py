@@ -4,7 +4,6 @@ grid meter's failure reported through the station."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from chargebox.app import RunOptions, Runtime
 from chargebox.core.limits import Claim, LimitSource
 from chargebox.energy.model import ExternalLimit
 from chargebox.energy.shedding import Debouncer, LoadShedding, SheddingSettings, shed_budget
+from tests.csms import free_port
 
 
 class FakeStation:
@@ -166,12 +166,6 @@ def test_offset_mode_lowers_the_measured_budget_of_the_energy_manager() -> None:
 
 
 # ---------------------------------------------------------------- the running station
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def runtime(tmp_path: Path, toml: str) -> Runtime:

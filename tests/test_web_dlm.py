@@ -18,7 +18,7 @@ from chargebox.settings import DlmSection
 from chargebox.web.api import create_app
 from chargebox.web.dlm_page import dlm_view
 from chargebox.web.ui import PAGES, WebUI, install_ui
-from tests.csms import free_port
+from tests.csms import free_port, free_port_ranges
 from tests.test_dlm import slave_toml
 from tests.webutil import login, session_csrf, setup_admin
 
@@ -131,7 +131,7 @@ def test_page_is_in_the_navigation_and_explains_off(tmp_path: Path) -> None:
 
 
 def test_master_page_shows_currents_slaves_known_table_and_warning(tmp_path: Path) -> None:
-    p1, p2 = free_port(), free_port()
+    p1, p2 = free_port_ranges(2, 2)
     runtime, ui, client, _ = dlm_web(tmp_path, master_toml([p1, p2]))
     master, online, gone = master_with_slaves(runtime)
     r = client.get("/dlm")
@@ -200,7 +200,7 @@ def test_master_page_with_a_real_cycle_against_closed_ports(tmp_path: Path) -> N
 
 
 def test_clear_table_needs_csrf_and_installer_and_reports_the_count(tmp_path: Path) -> None:
-    runtime, ui, admin, csrf = dlm_web(tmp_path, master_toml([free_port(), free_port()]))
+    runtime, ui, admin, csrf = dlm_web(tmp_path, master_toml(free_port_ranges(2, 2)))
     master, online, gone = master_with_slaves(runtime)
     operator, ocsrf = user_client(admin, csrf, "olga", "operator")
     installer, icsrf = user_client(admin, csrf, "ingo", "installer")

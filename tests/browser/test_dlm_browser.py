@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,28 +11,8 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import shot, wait_ready
 from tests.browser.test_web_browser import base, set_admin_password
-from tests.csms import StationProcess
+from tests.csms import StationProcess, free_ports
 from tests.test_dlm import slave_toml
-
-
-def free_ports(n: int) -> int:
-    """A base port with the n ports from it free (a slave's Modbus server: one per connector)."""
-    for _ in range(50):
-        sockets = [socket.socket() for _ in range(n)]
-        try:
-            sockets[0].bind(("127.0.0.1", 0))
-            base = int(sockets[0].getsockname()[1])
-            if base + n > 65535:
-                continue
-            for i, s in enumerate(sockets[1:], 1):
-                s.bind(("127.0.0.1", base + i))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise AssertionError("no free port range")
 
 
 def master_toml(port: int) -> str:
